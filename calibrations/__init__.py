@@ -1,0 +1,8 @@
+"""Calibration routines (build / analyze / update) and the runner that drives them."""
+
+from __future__ import annotations
+
+from qneko_hw.calibrations.rabi import AmplitudeRabi
+from qneko_hw.calibrations.runner import Routine, RoutineOutcome, run_routine
+
+__all__ = ["AmplitudeRabi", "Routine", "RoutineOutcome", "run_routine"]

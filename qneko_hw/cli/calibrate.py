@@ -1,0 +1,101 @@
+"""``qneko calibrate``: the simulated lab (or a real station), drivers, routines, summary."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from qneko_hw.config.calibration import CalibrationState
+from qneko_hw.config.chip import Chip, random_chip
+from qneko_hw.config.station import Station, default_station
+from qneko_hw.errors import ConfigError
+
+__all__ = ["builtin_chip", "builtin_station", "run_calibrate"]
+
+log = logging.getLogger(__name__)
+
+
+def builtin_chip() -> Chip:
+    """The built-in 4-qubit chip (fixed seed)."""
+    from qneko_hw.cli.main import BUILTIN_CHIP_SEED, BUILTIN_QUBITS
+
+    return random_chip(BUILTIN_QUBITS, BUILTIN_CHIP_SEED, name="builtin-4q")
+
+
+def builtin_station(chip: Chip) -> Station:
+    """A simulated station wired to every qubit and feedline of ``chip``."""
+    feeds: dict[str, list[str]] = {}
+    for q, spec in chip.qubits.items():
+        feeds.setdefault(chip.resonators[spec.resonator].feedline, []).append(q)
+    return default_station(feeds)
+
+
+def run_calibrate(
+    chip_path: Path | None,
+    station_path: Path | None,
+    out: Path,
+    qubits: str | None,
+    shots: int,
+) -> int:
+    """Run the calibration; returns the process exit code (0 when every qubit succeeded)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from qneko_hw.calibrations import AmplitudeRabi, run_routine
+    from qneko_hw.config.initial import design_state
+    from qneko_hw.drivers.station import connect
+    from qneko_hw.simulated_instruments.lab import SimulatedLab
+
+    console = Console()
+    chip = Chip.load(chip_path) if chip_path else builtin_chip()
+    station = Station.load(station_path) if station_path else builtin_station(chip)
+    names = list(chip.qubits) if qubits is None else [q.strip() for q in qubits.split(",") if q.strip()]
+    for q in names:
+        if q not in chip.qubits:
+            raise ConfigError(f"unknown qubit '{q}' (chip has {', '.join(chip.qubits)})", field="--qubits")
+    out.mkdir(parents=True, exist_ok=True)
+    state_path = out / "calibration.json"
+    state = CalibrationState.load(state_path) if state_path.exists() else design_state(chip, station)
+    routine = AmplitudeRabi(shots=shots)
+    failures: dict[str, str] = {}
+    results = {}
+    chip_yaml = chip.model_dump_json()
+    with SimulatedLab(chip, station) as lab, connect(lab.station) as instruments:
+        console.print(f"[bold]simulated lab[/] up: {len(lab.servers)} instruments on loopback")
+        with Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console
+        ) as progress:
+            task = progress.add_task("calibrating", total=len(names))
+            for q in names:
+                def say(msg: str, q: str = q) -> None:
+                    progress.update(task, description=f"{q}: {routine.name} — {msg}")
+
+                outcome = run_routine(
+                    routine, q, state, lab.station, instruments, out, context={"chip": chip_yaml}, progress=say
+                )
+                results[q] = outcome
+                if outcome.error is not None:
+                    failures[q] = str(outcome.error)
+                state = outcome.state
+                state.save(state_path)
+                progress.advance(task)
+    table = Table(title=f"Calibration of {chip.name}")
+    for col in ("qubit", "π amplitude (V)", "± (V)", "fit", "R²", "run file"):
+        table.add_column(col)
+    for q, oc in results.items():
+        a = oc.fit.values.get("pi_amplitude_v")
+        da = oc.fit.uncertainties.get("pi_amplitude_v")
+        table.add_row(
+            q,
+            f"{a:.5f}" if a is not None else "—",
+            f"{da:.5f}" if da is not None else "—",
+            oc.fit.quality,
+            f"{oc.fit.r_squared:.3f}",
+            oc.run_file.name,
+        )
+    console.print(table)
+    console.print(f"calibration written to [bold]{state_path}[/]")
+    for q, why in failures.items():
+        console.print(f"[red]{q} not calibrated:[/] {why}")
+    return 1 if failures else 0

@@ -1,0 +1,75 @@
+"""The ``qneko`` command line.
+
+Heavy libraries (qcodes, scipy, h5py) are imported inside the commands, so that
+``qneko --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from qneko_hw.errors import QnekoError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="qneko",
+    help="QNeko-HW: calibrate superconducting qubits, on a lab station or on the built-in simulated lab.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+chip_app = typer.Typer(help="Chip descriptions.", no_args_is_help=True)
+app.add_typer(chip_app, name="chip")
+
+BUILTIN_CHIP_SEED = 2026
+BUILTIN_QUBITS = 4
+
+
+@app.command()
+def calibrate(
+    chip: Annotated[Path | None, typer.Option(help="Chip YAML (default: built-in 4-qubit chip).")] = None,
+    station: Annotated[Path | None, typer.Option(help="Station YAML (default: built-in simulated station).")] = None,
+    out: Annotated[Path, typer.Option(help="Output folder for run files and calibration.json.")] = Path("qneko_out"),
+    qubits: Annotated[str | None, typer.Option(help="Comma-separated qubits (default: all).")] = None,
+    shots: Annotated[int, typer.Option(min=10, help="Shots per sweep point.")] = 1000,
+) -> None:
+    """Start the simulated lab (unless the station names real addresses) and calibrate every qubit."""
+    from qneko_hw.cli.calibrate import run_calibrate
+
+    try:
+        code = run_calibrate(chip, station, out, qubits, shots)
+    except QnekoError as exc:
+        _fail(exc)
+    raise typer.Exit(code)
+
+
+@chip_app.command("new")
+def chip_new(
+    qubits: Annotated[int, typer.Option(min=1, max=64, help="Number of qubits.")] = 4,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    out: Annotated[Path, typer.Option(help="Where to write the chip YAML.")] = Path("chip.yaml"),
+) -> None:
+    """Write a random but realistic chip description."""
+    import yaml
+
+    from qneko_hw.config.chip import random_chip
+
+    c = random_chip(qubits, seed)
+    out.write_text(yaml.safe_dump(c.model_dump(mode="json"), sort_keys=False), encoding="utf-8")
+    typer.echo(f"wrote {out} ({qubits} qubits, seed {seed})")
+
+
+def _fail(exc: QnekoError) -> None:
+    from rich.console import Console
+
+    Console(stderr=True).print(f"[bold red]error:[/] {exc}")
+    raise typer.Exit(2)
+
+
+def main() -> None:
+    """Entry point of the ``qneko`` console script."""
+    app()

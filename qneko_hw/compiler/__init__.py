@@ -1,0 +1,21 @@
+"""The pulse compiler: experiments in, per-instrument programs out. No I/O, no qcodes."""
+
+from __future__ import annotations
+
+from qneko_hw.compiler.compile import compile_experiment
+from qneko_hw.compiler.programs import (
+    AwgProgram,
+    CompiledExperiment,
+    Demodulator,
+    DigitizerProgram,
+    LoProgram,
+)
+
+__all__ = [
+    "AwgProgram",
+    "CompiledExperiment",
+    "Demodulator",
+    "DigitizerProgram",
+    "LoProgram",
+    "compile_experiment",
+]

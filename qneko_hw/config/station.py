@@ -1,0 +1,192 @@
+"""Station description: instruments, their safety limits, and the wiring to the chip.
+
+Addresses are VISA resource strings (``TCPIP::host::port::SOCKET``); the address ``sim``
+means "started by the simulated lab", which replaces it with a loopback address.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from qneko_hw.config.base import Frozen, load_yaml_model
+
+__all__ = [
+    "DriveLine",
+    "InstrumentConfig",
+    "Limits",
+    "MixerConfig",
+    "ReadoutLine",
+    "Station",
+    "default_station",
+]
+
+InstrumentModel = Literal["qneko_sg1", "qneko_awg4", "qneko_dig2"]
+Channel = Annotated[int, Field(ge=1, le=64)]
+
+
+class Limits(Frozen):
+    """Safety limits of one instrument; ``None`` means no limit.
+
+    Attributes:
+        max_amplitude_v: peak output voltage of an AWG channel (V).
+        max_power_dbm: output power of a source (dBm).
+        max_voltage_v: output voltage of a DC source (V).
+        max_ramp_rate_v_per_s: ramp rate of a DC source (V/s).
+    """
+
+    max_amplitude_v: Annotated[float, Field(gt=0)] | None = None
+    max_power_dbm: float | None = None
+    max_voltage_v: Annotated[float, Field(gt=0)] | None = None
+    max_ramp_rate_v_per_s: Annotated[float, Field(gt=0)] | None = None
+
+
+class InstrumentConfig(Frozen):
+    """One instrument: its model, VISA address and safety limits."""
+
+    model: InstrumentModel
+    address: str = "sim"
+    limits: Limits = Limits()
+
+
+class MixerConfig(Frozen):
+    """IQ-mixer imperfections of a line (applied physically by the simulated lab).
+
+    Attributes:
+        gain_imbalance: relative gain of Q versus I (0 = balanced).
+        phase_error_rad: quadrature phase error (rad).
+        offset_i_v, offset_q_v: DC offsets at the mixer inputs (V), leaking the LO.
+    """
+
+    gain_imbalance: Annotated[float, Field(ge=-0.5, le=0.5)] = 0.0
+    phase_error_rad: Annotated[float, Field(ge=-0.5, le=0.5)] = 0.0
+    offset_i_v: Annotated[float, Field(ge=-0.5, le=0.5)] = 0.0
+    offset_q_v: Annotated[float, Field(ge=-0.5, le=0.5)] = 0.0
+
+
+class DriveLine(Frozen):
+    """Drive wiring of one qubit: AWG I/Q channels → IQ mixer with an LO → attenuators."""
+
+    awg: str
+    channel_i: Channel
+    channel_q: Channel
+    lo: str
+    attenuation_db: Annotated[float, Field(ge=0, le=120)] = 20.0
+    if_frequency_hz: Annotated[float, Field(ge=-400e6, le=400e6)] = 100e6
+    lo_power_dbm: float = 15.0
+    mixer: MixerConfig = MixerConfig()
+
+
+class ReadoutLine(Frozen):
+    """Readout wiring of one feedline: AWG I/Q → mixer/LO → attenuation → chip → digitizer."""
+
+    awg: str
+    channel_i: Channel
+    channel_q: Channel
+    lo: str
+    digitizer: str
+    digitizer_channel: Channel = 1
+    qubits: tuple[str, ...] = ()
+    attenuation_db: Annotated[float, Field(ge=0, le=120)] = 20.0
+    if_frequency_hz: Annotated[float, Field(ge=-400e6, le=400e6)] = 50e6
+    lo_power_dbm: float = 15.0
+    mixer: MixerConfig = MixerConfig()
+
+
+class Station(Frozen):
+    """Instruments by name, drive lines by qubit name, readout lines by feedline name."""
+
+    name: str = "station"
+    seed: int | None = None
+    instruments: dict[str, InstrumentConfig]
+    drive: dict[str, DriveLine] = {}
+    readout: dict[str, ReadoutLine] = {}
+
+    @model_validator(mode="after")
+    def _links(self) -> Station:
+        kinds = {name: cfg.model for name, cfg in self.instruments.items()}
+
+        def need(owner: str, field: str, name: str, model: str) -> None:
+            if name not in kinds:
+                raise ValueError(f"{owner}.{field} names instrument '{name}', which is not defined")
+            if kinds[name] != model:
+                raise ValueError(
+                    f"{owner}.{field} names '{name}' of model {kinds[name]}, expected {model}"
+                )
+
+        used: dict[tuple[str, int], str] = {}
+        lines: list[tuple[str, DriveLine | ReadoutLine]] = [
+            *((f"drive.{q}", d) for q, d in self.drive.items()),
+            *((f"readout.{f}", r) for f, r in self.readout.items()),
+        ]
+        for owner, line in lines:
+            need(owner, "awg", line.awg, "qneko_awg4")
+            need(owner, "lo", line.lo, "qneko_sg1")
+            for ch in (line.channel_i, line.channel_q):
+                key = (line.awg, ch)
+                if key in used:
+                    raise ValueError(f"{owner} uses {line.awg} channel {ch}, already used by {used[key]}")
+                used[key] = owner
+        seen: dict[str, str] = {}
+        for feed, ro in self.readout.items():
+            need(f"readout.{feed}", "digitizer", ro.digitizer, "qneko_dig2")
+            for q in ro.qubits:
+                if q in seen:
+                    raise ValueError(f"qubit {q} is on feedlines {seen[q]} and {feed}")
+                seen[q] = feed
+        return self
+
+    @classmethod
+    def load(cls, path: str | Path) -> Station:
+        """Load a station YAML file; errors name the file, line and field."""
+        return load_yaml_model(cls, path)
+
+    def feedline_of(self, qubit: str) -> str | None:
+        """The feedline that reads ``qubit`` out, or ``None``."""
+        return next((f for f, ro in self.readout.items() if qubit in ro.qubits), None)
+
+    def with_addresses(self, addresses: dict[str, str]) -> Station:
+        """A copy whose instruments have the given addresses (by instrument name)."""
+        instruments = {
+            name: cfg.replace(address=addresses.get(name, cfg.address))
+            for name, cfg in self.instruments.items()
+        }
+        return self.model_copy(update={"instruments": instruments})
+
+
+def default_station(feedlines: dict[str, list[str]], seed: int = 1234) -> Station:
+    """A simulated station for feedlines given as ``{feedline: [qubit, ...]}``.
+
+    One SG1 LO per qubit, 4-channel AWGs holding two qubits' I/Q pairs each, one readout
+    AWG channel pair, LO and digitizer channel per feedline.
+    """
+    instruments: dict[str, InstrumentConfig] = {}
+    drive: dict[str, DriveLine] = {}
+    readout: dict[str, ReadoutLine] = {}
+    qubits = [q for qs in feedlines.values() for q in qs]
+    awg_limits = Limits(max_amplitude_v=1.0)
+    lo_limits = Limits(max_power_dbm=20.0)
+    for i, q in enumerate(qubits):
+        awg = f"awg_drive{i // 2}"
+        instruments.setdefault(awg, InstrumentConfig(model="qneko_awg4", limits=awg_limits))
+        instruments[f"lo_{q}"] = InstrumentConfig(model="qneko_sg1", limits=lo_limits)
+        base = 1 + 2 * (i % 2)
+        drive[q] = DriveLine(awg=awg, channel_i=base, channel_q=base + 1, lo=f"lo_{q}")
+    instruments["dig"] = InstrumentConfig(model="qneko_dig2")
+    for j, (feed, on_line) in enumerate(feedlines.items()):
+        awg = f"awg_readout{j // 2}"
+        instruments.setdefault(awg, InstrumentConfig(model="qneko_awg4", limits=awg_limits))
+        instruments[f"lo_{feed}"] = InstrumentConfig(model="qneko_sg1", limits=lo_limits)
+        base = 1 + 2 * (j % 2)
+        readout[feed] = ReadoutLine(
+            awg=awg,
+            channel_i=base,
+            channel_q=base + 1,
+            lo=f"lo_{feed}",
+            digitizer="dig",
+            digitizer_channel=1 + j % 2,
+            qubits=tuple(on_line),
+        )
+    return Station(name="simulated", seed=seed, instruments=instruments, drive=drive, readout=readout)

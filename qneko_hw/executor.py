@@ -1,0 +1,103 @@
+"""Run compiled programs on instruments through their role interfaces.
+
+The executor knows roles, not models: any object with the methods of
+:mod:`qneko_hw.drivers.roles` (LO source, AWG, digitizer) will do. It configures every
+instrument, arms the digitizers, starts the AWGs, triggers drive AWGs before readout AWGs,
+and fetches the shots.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from qneko_hw.compiler.programs import CompiledExperiment
+from qneko_hw.errors import InstrumentError
+
+if TYPE_CHECKING:
+    from qneko_hw.drivers.roles import AWG, Digitizer, LOSource
+
+__all__ = ["ExecutionResult", "execute"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ExecutionResult:
+    """Shots of one experiment: acquisition name → complex IQ array (steps, shots) in volts."""
+
+    shots: dict[str, NDArray[np.complex64]]
+    sweep_parameter: str | None
+    sweep_values: NDArray[np.float64]
+    program_digest: str
+    duration_s: float
+
+
+def _get(instruments: Mapping[str, Any], name: str) -> Any:
+    try:
+        return instruments[name]
+    except KeyError:
+        known = ", ".join(sorted(instruments))
+        raise InstrumentError(f"program needs instrument '{name}', not connected (have: {known})", instrument=name) from None
+
+
+def execute(
+    compiled: CompiledExperiment,
+    instruments: Mapping[str, Any],
+    progress: Callable[[str], None] | None = None,
+) -> ExecutionResult:
+    """Upload, arm, run and fetch ``compiled`` on ``instruments`` (name → role object)."""
+    t0 = time.perf_counter()
+    say = progress or (lambda _msg: None)
+    for lo_prog in compiled.los:
+        lo: LOSource = _get(instruments, lo_prog.instrument)
+        lo.set_frequency(lo_prog.frequency_hz)
+        lo.set_power(lo_prog.power_dbm)
+        lo.set_output(lo_prog.output)
+    for awg_prog in compiled.awgs:
+        awg: AWG = _get(instruments, awg_prog.instrument)
+        say(f"upload {awg_prog.instrument}")
+        awg.stop()
+        for ch, amp in awg_prog.amplitudes_v.items():
+            awg.set_channel(ch, amp, 0.0, True)
+        awg.upload_waveforms(awg_prog.waveforms)
+        awg.set_sequence(list(awg_prog.sequence))
+        awg.set_shots(awg_prog.shots, awg_prog.repetition_time_s)
+    for dig_prog in compiled.digitizers:
+        dig: Digitizer = _get(instruments, dig_prog.instrument)
+        dig.configure(dig_prog.shots, dig_prog.steps, list(dig_prog.demodulators))
+        dig.arm()
+    ordered = sorted(compiled.awgs, key=lambda p: p.readout)
+    for awg_prog in ordered:
+        _get(instruments, awg_prog.instrument).run()
+    say("run")
+    for awg_prog in ordered:
+        _get(instruments, awg_prog.instrument).trigger()
+    shots: dict[str, NDArray[np.complex64]] = {}
+    for dig_prog in compiled.digitizers:
+        dig = _get(instruments, dig_prog.instrument)
+        data = np.asarray(dig.fetch())
+        expected = (dig_prog.steps, dig_prog.shots, len(dig_prog.demodulators))
+        if data.shape != expected:
+            raise InstrumentError(
+                f"{dig_prog.instrument} returned data of shape {data.shape}, expected {expected}",
+                instrument=dig_prog.instrument,
+                command="fetch",
+            )
+        for k, name in enumerate(dig_prog.names):
+            shots[name] = np.ascontiguousarray(data[:, :, k], dtype=np.complex64)
+    for awg_prog in ordered:
+        _get(instruments, awg_prog.instrument).stop()
+    return ExecutionResult(
+        shots=shots,
+        sweep_parameter=compiled.sweep_parameter,
+        sweep_values=compiled.sweep_values,
+        program_digest=compiled.digest,
+        duration_s=time.perf_counter() - t0,
+    )

@@ -1,0 +1,256 @@
+"""The simulated lab: twins of every instrument of a station, wired to a transmon chip.
+
+Signal chain per line (drive or readout), per AWG sample (piecewise constant, dt = 1/rate):
+
+    z(t) = [ (I + o_I) + i·(1 + g)·e^{iφ}·(Q + o_Q) ] · 10^(−att/20) · [LO on]
+
+with I, Q the AWG channel voltages, (g, φ, o_I, o_Q) the station's mixer imperfections and
+``att`` the line attenuation (dB). ``z`` is the complex envelope at the chip in the frame of
+the line's LO frequency (see :mod:`qneko_hw.compiler.compile` for the modulation sign).
+
+When a readout AWG is triggered while its feedline's digitizer is armed, the lab evolves
+every qubit on that feedline through its drive waveform up to the first readout sample
+(one batched solver call per qubit for all sweep steps), draws each shot's level from the
+final populations, and integrates the dispersive readout of all resonators on the feedline
+(signals add; noise is added once). The lab clock advances by shots × steps × repetition
+time. Shots use a seeded RNG, so a station seed makes a whole run repeatable.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from qneko_hw.config.chip import Chip
+from qneko_hw.config.station import DriveLine, MixerConfig, ReadoutLine, Station
+from qneko_hw.errors import ConfigError
+from qneko_hw.simulated_instruments.awg_twin import AwgTwin
+from qneko_hw.simulated_instruments.digitizer_twin import DigitizerTwin
+from qneko_hw.simulated_instruments.lo_twin import LoTwin
+from qneko_hw.simulated_instruments.physics import readout as ro_physics
+from qneko_hw.simulated_instruments.physics import transmon
+from qneko_hw.simulated_instruments.scpi.server import ScpiServer
+
+__all__ = ["SimulatedLab"]
+
+log = logging.getLogger(__name__)
+
+_TWINS: dict[str, type[Any]] = {"qneko_sg1": LoTwin, "qneko_awg4": AwgTwin, "qneko_dig2": DigitizerTwin}
+
+
+def transmon_params(chip: Chip, qubit: str) -> transmon.TransmonParams:
+    """Physics parameters of ``qubit`` from the chip description."""
+    q = chip.qubits[qubit]
+    return transmon.TransmonParams(
+        frequency_hz=q.frequency_hz,
+        anharmonicity_hz=q.anharmonicity_hz,
+        t1_s=q.t1_s,
+        t2_s=q.t2_s,
+        rabi_rate_hz_per_v=q.rabi_rate_hz_per_v,
+        thermal_population=q.thermal_population,
+    )
+
+
+def resonator_params(chip: Chip, qubit: str) -> ro_physics.ResonatorParams:
+    """Physics parameters of the readout resonator of ``qubit``."""
+    r = chip.resonators[chip.qubits[qubit].resonator]
+    return ro_physics.ResonatorParams(
+        frequency_hz=r.frequency_hz,
+        kappa_hz=r.kappa_hz,
+        chi_hz=r.chi_hz,
+        drive_per_v=r.drive_per_v,
+        output_gain_v=r.output_gain_v,
+        noise_v_per_sqrt_hz=r.noise_v_per_sqrt_hz,
+    )
+
+
+def mix(i_v: NDArray[np.float64], q_v: NDArray[np.float64], mixer: MixerConfig, attenuation_db: float) -> NDArray[np.complex128]:
+    """Complex envelope at the chip (V) from AWG I/Q voltages through an imperfect IQ mixer."""
+    q_arm = (1 + mixer.gain_imbalance) * np.exp(1j * mixer.phase_error_rad) * (q_v + mixer.offset_q_v)
+    z = (i_v + mixer.offset_i_v) + 1j * q_arm
+    return np.asarray(z * 10 ** (-attenuation_db / 20), dtype=np.complex128)
+
+
+class SimulatedLab:
+    """Twins of a station's instruments on loopback ports, backed by a chip model.
+
+    Use as a context manager, or call :meth:`start` and :meth:`stop`. After start,
+    :attr:`station` holds the station with the twins' addresses.
+    """
+
+    def __init__(self, chip: Chip, station: Station, seed: int | None = None) -> None:
+        self.chip = chip
+        self._station_in = station
+        self.seed = seed if seed is not None else (station.seed if station.seed is not None else 0)
+        self.rng = np.random.default_rng(self.seed)
+        self.clock_s = 0.0
+        self.twins: dict[str, Any] = {}
+        self.servers: dict[str, ScpiServer] = {}
+        self._station: Station | None = None
+        self._lock = threading.Lock()
+        feeds_chip = {r.feedline for r in chip.resonators.values()}
+        for feed in feeds_chip:
+            if feed not in station.readout:
+                raise ConfigError(f"the chip's feedline '{feed}' has no readout line in the station", field=f"readout.{feed}")
+
+    @property
+    def station(self) -> Station:
+        """The station with the running twins' addresses."""
+        if self._station is None:
+            raise RuntimeError("the simulated lab is not started")
+        return self._station
+
+    def start(self) -> Station:
+        """Start one twin per instrument on an ephemeral loopback port; returns the station."""
+        addresses: dict[str, str] = {}
+        try:
+            for name, cfg in self._station_in.instruments.items():
+                twin = _TWINS[cfg.model](name=name)
+                if isinstance(twin, AwgTwin):
+                    twin.on_trigger = self._on_trigger
+                server = ScpiServer(twin)
+                server.start()
+                self.twins[name] = twin
+                self.servers[name] = server
+                addresses[name] = server.address
+        except BaseException:
+            self.stop()
+            raise
+        self._station = self._station_in.with_addresses(addresses)
+        log.info("simulated lab up: %s", addresses)
+        return self._station
+
+    def stop(self) -> None:
+        """Stop every twin and release the ports."""
+        for server in self.servers.values():
+            server.stop()
+        self.servers.clear()
+        self._station = None
+
+    def __enter__(self) -> SimulatedLab:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- signal chain ----------------------------------------------------------------------
+    def _line_envelope(self, line: DriveLine | ReadoutLine, step: int) -> tuple[NDArray[np.complex128], float, float]:
+        """(envelope at chip (V), LO frequency (Hz), dt (s)) of a line at a sequence step."""
+        awg: AwgTwin = self.twins[line.awg]
+        lo: LoTwin = self.twins[line.lo]
+        i_v = np.asarray(awg.step_samples(step, line.channel_i), dtype=np.float64)
+        q_v = np.asarray(awg.step_samples(step, line.channel_q), dtype=np.float64)
+        n = max(i_v.size, q_v.size)
+        i_v = np.pad(i_v, (0, n - i_v.size))
+        q_v = np.pad(q_v, (0, n - q_v.size))
+        z = mix(i_v, q_v, line.mixer, line.attenuation_db)
+        if not lo.output:
+            z = np.zeros_like(z)
+        return z, float(lo.frequency_hz), 1.0 / float(awg.sample_rate_hz)
+
+    def _on_trigger(self, awg: AwgTwin) -> None:
+        with self._lock:
+            for feed, line in self.station.readout.items():
+                if self.twins[line.awg] is not awg:
+                    continue
+                dig: DigitizerTwin = self.twins[line.digitizer]
+                if not dig.armed:
+                    continue
+                dig.deliver(self._acquire(feed, line, dig))
+
+    def _acquire(self, feed: str, line: ReadoutLine, dig: DigitizerTwin) -> NDArray[np.complex64]:
+        cfg = dig.config
+        steps, shots = int(cfg.steps), int(cfg.shots)
+        awg: AwgTwin = self.twins[line.awg]
+        qubits = [q for q, spec in self.chip.qubits.items() if self.chip.resonators[spec.resonator].feedline == feed]
+        ro_env = [self._line_envelope(line, k) for k in range(steps)]
+        ro_start = [int(np.flatnonzero(np.abs(z) > 0)[0]) if np.any(np.abs(z) > 0) else z.size for z, _, _ in ro_env]
+        # qubit level at the start of the readout, per qubit, step and shot
+        levels: dict[str, NDArray[np.int64]] = {}
+        for q in qubits:
+            levels[q] = self._levels_before_readout(q, steps, shots, ro_start)
+        out = np.zeros((steps, shots, len(cfg.demodulators)), dtype=np.complex128)
+        for k in range(steps):
+            z_ro, f_lo, dt = ro_env[k]
+            r0 = ro_start[k]
+            env = z_ro[r0:]
+            for d, dem in enumerate(cfg.demodulators):
+                if dem.channel != line.digitizer_channel:
+                    continue
+                start = int(dem.start_samples) - r0
+                length = int(dem.length_samples)
+                weights = np.ones(length, dtype=np.complex128) if dem.weights is None else np.asarray(dem.weights, dtype=np.complex128)
+                total = np.zeros(shots, dtype=np.complex128)
+                noise_density = 0.0
+                for q in qubits:
+                    res = resonator_params(self.chip, q)
+                    noise_density = max(noise_density, res.noise_v_per_sqrt_hz)
+                    if env.size == 0:
+                        continue
+                    total += ro_physics.integrate_shots(
+                        self.rng,
+                        transmon_params(self.chip, q),
+                        res,
+                        env,
+                        dt,
+                        f_lo,
+                        levels[q][k],
+                        weights,
+                        start,
+                        length,
+                        float(dem.frequency_hz),
+                        add_noise=False,
+                    )
+                total += ro_physics.noise(self.rng, shots, length * dt, noise_density)
+                out[k, :, d] = total
+        self.clock_s += steps * shots * float(awg.repetition_time_s)
+        return out.astype(np.complex64)
+
+    def _levels_before_readout(self, qubit: str, steps: int, shots: int, ro_start: list[int]) -> NDArray[np.int64]:
+        params = transmon_params(self.chip, qubit)
+        d = params.levels
+        line = self.station.drive.get(qubit)
+        if line is None:
+            pops = np.tile(np.diag(transmon.thermal_state(params)).real, (steps, 1))
+        else:
+            envs = []
+            f_lo, dt = 0.0, 1e-9
+            for k in range(steps):
+                z, f_lo, dt = self._line_envelope(line, k)
+                envs.append(z[: ro_start[k]])
+            n = max(e.size for e in envs)
+            batch = np.zeros((steps, n), dtype=np.complex128)
+            for k, e in enumerate(envs):
+                batch[k, : e.size] = e
+            if n == 0 or not np.any(batch):
+                pops = np.tile(np.diag(transmon.thermal_state(params)).real, (steps, 1))
+            else:
+                rho = transmon.evolve(params, batch, dt, f_lo)
+                pops = transmon.populations(rho)
+        pops = np.clip(np.asarray(pops, dtype=np.float64), 0.0, None)
+        pops /= pops.sum(axis=1, keepdims=True)
+        levels = np.empty((steps, shots), dtype=np.int64)
+        for k in range(steps):
+            counts = self.rng.multinomial(shots, pops[k])
+            lv = np.repeat(np.arange(d), counts)
+            self.rng.shuffle(lv)
+            levels[k] = lv
+        return levels
+
+
+@contextmanager
+def running_lab(chip: Chip, station: Station, seed: int | None = None) -> Iterator[SimulatedLab]:
+    """Context manager: a started :class:`SimulatedLab`."""
+    lab = SimulatedLab(chip, station, seed)
+    lab.start()
+    try:
+        yield lab
+    finally:
+        lab.stop()
