@@ -41,7 +41,11 @@ __all__ = ["SimulatedLab"]
 
 log = logging.getLogger(__name__)
 
-_TWINS: dict[str, type[Any]] = {"qneko_sg1": LoTwin, "qneko_awg4": AwgTwin, "qneko_dig2": DigitizerTwin}
+_TWINS: dict[str, type[Any]] = {
+    "qneko_sg1": LoTwin,
+    "qneko_awg4": AwgTwin,
+    "qneko_dig2": DigitizerTwin,
+}
 
 
 def transmon_params(chip: Chip, qubit: str) -> transmon.TransmonParams:
@@ -70,9 +74,13 @@ def resonator_params(chip: Chip, qubit: str) -> ro_physics.ResonatorParams:
     )
 
 
-def mix(i_v: NDArray[np.float64], q_v: NDArray[np.float64], mixer: MixerConfig, attenuation_db: float) -> NDArray[np.complex128]:
+def mix(
+    i_v: NDArray[np.float64], q_v: NDArray[np.float64], mixer: MixerConfig, attenuation_db: float
+) -> NDArray[np.complex128]:
     """Complex envelope at the chip (V) from AWG I/Q voltages through an imperfect IQ mixer."""
-    q_arm = (1 + mixer.gain_imbalance) * np.exp(1j * mixer.phase_error_rad) * (q_v + mixer.offset_q_v)
+    q_arm = (
+        (1 + mixer.gain_imbalance) * np.exp(1j * mixer.phase_error_rad) * (q_v + mixer.offset_q_v)
+    )
     z = (i_v + mixer.offset_i_v) + 1j * q_arm
     return np.asarray(z * 10 ** (-attenuation_db / 20), dtype=np.complex128)
 
@@ -97,7 +105,10 @@ class SimulatedLab:
         feeds_chip = {r.feedline for r in chip.resonators.values()}
         for feed in feeds_chip:
             if feed not in station.readout:
-                raise ConfigError(f"the chip's feedline '{feed}' has no readout line in the station", field=f"readout.{feed}")
+                raise ConfigError(
+                    f"the chip's feedline '{feed}' has no readout line in the station",
+                    field=f"readout.{feed}",
+                )
 
     @property
     def station(self) -> Station:
@@ -141,7 +152,9 @@ class SimulatedLab:
         self.stop()
 
     # -- signal chain ----------------------------------------------------------------------
-    def _line_envelope(self, line: DriveLine | ReadoutLine, step: int) -> tuple[NDArray[np.complex128], float, float]:
+    def _line_envelope(
+        self, line: DriveLine | ReadoutLine, step: int
+    ) -> tuple[NDArray[np.complex128], float, float]:
         """(envelope at chip (V), LO frequency (Hz), dt (s)) of a line at a sequence step."""
         awg: AwgTwin = self.twins[line.awg]
         lo: LoTwin = self.twins[line.lo]
@@ -169,9 +182,16 @@ class SimulatedLab:
         cfg = dig.config
         steps, shots = int(cfg.steps), int(cfg.shots)
         awg: AwgTwin = self.twins[line.awg]
-        qubits = [q for q, spec in self.chip.qubits.items() if self.chip.resonators[spec.resonator].feedline == feed]
+        qubits = [
+            q
+            for q, spec in self.chip.qubits.items()
+            if self.chip.resonators[spec.resonator].feedline == feed
+        ]
         ro_env = [self._line_envelope(line, k) for k in range(steps)]
-        ro_start = [int(np.flatnonzero(np.abs(z) > 0)[0]) if np.any(np.abs(z) > 0) else z.size for z, _, _ in ro_env]
+        ro_start = [
+            int(np.flatnonzero(np.abs(z) > 0)[0]) if np.any(np.abs(z) > 0) else z.size
+            for z, _, _ in ro_env
+        ]
         # qubit level at the start of the readout, per qubit, step and shot
         levels: dict[str, NDArray[np.int64]] = {}
         for q in qubits:
@@ -186,7 +206,11 @@ class SimulatedLab:
                     continue
                 start = int(dem.start_samples) - r0
                 length = int(dem.length_samples)
-                weights = np.ones(length, dtype=np.complex128) if dem.weights is None else np.asarray(dem.weights, dtype=np.complex128)
+                weights = (
+                    np.ones(length, dtype=np.complex128)
+                    if dem.weights is None
+                    else np.asarray(dem.weights, dtype=np.complex128)
+                )
                 total = np.zeros(shots, dtype=np.complex128)
                 noise_density = 0.0
                 for q in qubits:
@@ -200,20 +224,23 @@ class SimulatedLab:
                         res,
                         env,
                         dt,
-                        f_lo,
-                        levels[q][k],
-                        weights,
-                        start,
-                        length,
-                        float(dem.frequency_hz),
+                        frame_frequency_hz=f_lo,
+                        level_samples=levels[q][k],
+                        weights=weights,
+                        start_sample=start,
+                        length_samples=length,
+                        demod_frequency_hz=float(dem.frequency_hz),
                         add_noise=False,
                     )
-                total += ro_physics.noise(self.rng, shots, length * dt, noise_density)
+                std = ro_physics.integration_noise_std_v(noise_density, length * dt, weights)
+                total += ro_physics.noise(self.rng, (shots,), std)
                 out[k, :, d] = total
         self.clock_s += steps * shots * float(awg.repetition_time_s)
         return out.astype(np.complex64)
 
-    def _levels_before_readout(self, qubit: str, steps: int, shots: int, ro_start: list[int]) -> NDArray[np.int64]:
+    def _levels_before_readout(
+        self, qubit: str, steps: int, shots: int, ro_start: list[int]
+    ) -> NDArray[np.int64]:
         params = transmon_params(self.chip, qubit)
         d = params.levels
         line = self.station.drive.get(qubit)

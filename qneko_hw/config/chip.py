@@ -62,7 +62,7 @@ class Resonator(Frozen):
     kappa_hz: Annotated[float, Field(gt=0, le=100e6)] = 2e6
     chi_hz: Annotated[float, Field(ge=-20e6, le=20e6)] = -0.5e6
     feedline: str = "f0"
-    drive_per_v: PosFloat = 1.0e8
+    drive_per_v: PosFloat = 3.16e8
     output_gain_v: PosFloat = 1e-6
     noise_v_per_sqrt_hz: Annotated[float, Field(ge=0)] = 1.5e-6
 

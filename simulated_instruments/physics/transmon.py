@@ -1,0 +1,456 @@
+r"""Transmon model: a driven, damped Duffing oscillator, batched over sweep points.
+
+Model (ħ = 1, energies in rad/s, times in s, frequencies in Hz, drive in volts at the chip)
+------------------------------------------------------------------------------------------
+In a frame rotating at ``frame_frequency_hz`` (the LO frequency) and within the RWA::
+
+    H(t) = 2π·[(f_q − f_frame)·n + (α/2)·n(n − 1)] + π·k·(z(t)·a† + conj(z(t))·a)
+
+with ``n = a†a`` truncated to ``levels`` levels, ``f_q`` = ``frequency_hz`` (f_01),
+``α`` = ``anharmonicity_hz`` (f_12 − f_01, negative for a transmon), ``k`` =
+``rabi_rate_hz_per_v`` (Hz/V) and ``z(t)`` the complex drive envelope in volts at the chip,
+constant over each sample of length ``dt_s``. In the qubit subspace (|0> = north pole) a
+resonant ``z = A·e^{iφ}`` gives ``H = (Ω/2)(cos φ·X + sin φ·Y)`` with ``Ω = 2π·k·A``: a
+rotation about the axis (cos φ, sin φ, 0); a constant resonant drive gives
+``P1(t) = sin²(π·k·A·t)``.
+
+Sign of the IF: a tone at ``f_frame + f_if`` is the envelope ``z(t) ∝ exp(−i·2π·f_if·t)``
+(it is resonant with a qubit at ``f_q = f_frame + f_if``).
+
+Dissipation (Lindblad, ``dρ/dt = −i[H, ρ] + Σ_c (cρc† − ½{c†c, ρ})``)::
+
+    c_1 = sqrt(1/T1)·a,   c_φ = sqrt(2/T_φ)·n,   1/T_φ = 1/T2 − 1/(2·T1)
+
+(``c_φ`` is dropped when ``T_φ`` is infinite). Initial state: ``diag(1 − p_th, p_th, 0, …)``.
+
+Numerics
+--------
+The envelope is cut into runs of samples that are identical across the whole batch
+(delays, flat tops). Closed system: one batched ``eigh`` of the run Hamiltonians gives
+``U = V·exp(−i·E·n·dt)·V†`` for each run, multiplied in a balanced tree. Open system:
+symmetric (Strang) splitting per sample, ``ρ → e^{L_D·h/2}[U_h ρ U_h†]e^{L_D·h/2}`` with
+``h = dt/m`` (``m`` substeps, chosen from the decoherence rate unless given), the
+dissipator's superoperator precomputed once; drive-free runs use the exact propagator
+``exp((L_0 + L_D)·n·dt)`` (one ``d²×d²`` exponential), long driven runs the exact batched
+Liouvillian exponential. Density matrices are vectorised row-major:
+``vec(ρ)[i·d + j] = ρ[i, j]``, so ``vec(AρB) = (A ⊗ Bᵀ)·vec(ρ)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg
+from numpy.typing import NDArray
+
+from qneko_hw.errors import ConfigError
+
+__all__ = [
+    "PropagatorCache",
+    "TransmonParams",
+    "apply_superoperator",
+    "default_substeps",
+    "dissipator_superoperator",
+    "evolve",
+    "populations",
+    "thermal_state",
+    "unitary",
+]
+
+ComplexArray = NDArray[np.complex128]
+FloatArray = NDArray[np.float64]
+
+#: Driven runs at least this many samples long use an exact batched Liouvillian exponential.
+EXACT_RUN_MIN_SAMPLES = 32
+#: Decoherence per Strang substep, Γ·dt/m² ≤ this (Γ = 1/T1 + 2/T_φ): measured splitting
+#: error < 1e-6 in populations for π to 2π pulses with T1, T2 ≥ 1 µs and IF up to 100 MHz.
+_STRANG_GAMMA_DT = 5e-5
+#: Bound on matrices per batched chunk (memory ~ this × d² × 16 bytes).
+_CHUNK_ELEMENTS = 1 << 21
+
+
+@dataclass(frozen=True)
+class TransmonParams:
+    """One transmon.
+
+    Attributes:
+        frequency_hz: f_01, the 0-1 transition frequency (Hz).
+        anharmonicity_hz: α = f_12 − f_01 (Hz), negative for a transmon (e.g. −250e6).
+        t1_s: energy relaxation time T1 (s); ``math.inf`` for none.
+        t2_s: Ramsey coherence time T2 (s), ``T2 ≤ 2·T1``.
+        rabi_rate_hz_per_v: k (Hz/V): a resonant constant drive of complex amplitude z
+            (volts at the chip) gives a Rabi frequency k·|z| (Hz).
+        thermal_population: initial P(|1>) (dimensionless, 0 ≤ p < 1).
+        levels: number of transmon levels kept (≥ 2).
+    """
+
+    frequency_hz: float
+    anharmonicity_hz: float
+    t1_s: float
+    t2_s: float
+    rabi_rate_hz_per_v: float
+    thermal_population: float
+    levels: int = 3
+
+    def __post_init__(self) -> None:
+        for name in ("frequency_hz", "anharmonicity_hz", "rabi_rate_hz_per_v"):
+            if not math.isfinite(getattr(self, name)):
+                raise ConfigError(f"must be finite, got {getattr(self, name)!r}", field=name)
+        if not self.t1_s > 0:
+            raise ConfigError(f"T1 must be > 0 s, got {self.t1_s!r}", field="t1_s")
+        if not self.t2_s > 0:
+            raise ConfigError(f"T2 must be > 0 s, got {self.t2_s!r}", field="t2_s")
+        if self.t2_s > 2.0 * self.t1_s * (1.0 + 1e-12):
+            raise ConfigError(
+                f"T2 = {self.t2_s!r} s exceeds 2·T1 = {2.0 * self.t1_s!r} s", field="t2_s"
+            )
+        if not 0.0 <= self.thermal_population < 1.0:
+            raise ConfigError(
+                f"thermal population must be in [0, 1), got {self.thermal_population!r}",
+                field="thermal_population",
+            )
+        if self.levels < 2:
+            raise ConfigError(f"levels must be >= 2, got {self.levels!r}", field="levels")
+
+    @property
+    def gamma_1_per_s(self) -> float:
+        """Relaxation rate 1/T1 (1/s)."""
+        return 0.0 if math.isinf(self.t1_s) else 1.0 / self.t1_s
+
+    @property
+    def gamma_phi_per_s(self) -> float:
+        """Pure dephasing rate 1/T_φ = 1/T2 − 1/(2·T1) (1/s), clipped at 0."""
+        return max(0.0, 1.0 / self.t2_s - 0.5 * self.gamma_1_per_s)
+
+
+def _lowering(d: int) -> FloatArray:
+    return np.diag(np.sqrt(np.arange(1.0, d)), 1)
+
+
+def _free_energies(params: TransmonParams, frame_frequency_hz: float) -> FloatArray:
+    """Diagonal of the drive-free rotating-frame Hamiltonian (rad/s), shape (d,)."""
+    n = np.arange(params.levels, dtype=np.float64)
+    detuning = params.frequency_hz - frame_frequency_hz
+    return 2.0 * np.pi * (detuning * n + 0.5 * params.anharmonicity_hz * n * (n - 1.0))
+
+
+def _hamiltonians(params: TransmonParams, energies: FloatArray, z: ComplexArray) -> ComplexArray:
+    """H for drive values ``z`` (any shape S) -> (S..., d, d) complex (rad/s)."""
+    d = params.levels
+    h = np.zeros((*z.shape, d, d), dtype=np.complex128)
+    idx = np.arange(d)
+    h[..., idx, idx] = energies
+    coupling = np.pi * params.rabi_rate_hz_per_v * np.sqrt(np.arange(1.0, d))
+    upper = z[..., None] * coupling  # <n+1| H |n> = π k z sqrt(n+1)
+    h[..., idx[1:], idx[:-1]] = upper
+    h[..., idx[:-1], idx[1:]] = upper.conj()
+    return h
+
+
+def _hamiltonian_superoperator(h: ComplexArray) -> ComplexArray:
+    """−i[H, ·] in the row-major vectorisation, (..., d², d²)."""
+    d = h.shape[-1]
+    eye = np.eye(d)
+    left = np.einsum("...ij,kl->...ikjl", h, eye)
+    right = np.einsum("ij,...lk->...ikjl", eye, h)
+    out = (-1j * (left - right)).reshape(*h.shape[:-2], d * d, d * d)
+    return np.asarray(out, dtype=np.complex128)
+
+
+def dissipator_superoperator(params: TransmonParams) -> ComplexArray:
+    """Lindblad dissipator L_D (1/s) as a row-major (d², d²) superoperator."""
+    d = params.levels
+    eye = np.eye(d)
+    ops: list[FloatArray] = []
+    if params.gamma_1_per_s > 0:
+        ops.append(math.sqrt(params.gamma_1_per_s) * _lowering(d))
+    if params.gamma_phi_per_s > 0:
+        ops.append(math.sqrt(2.0 * params.gamma_phi_per_s) * np.diag(np.arange(d, dtype=float)))
+    out = np.zeros((d * d, d * d), dtype=np.complex128)
+    for c in ops:
+        cdc = c.T @ c
+        out += np.kron(c, c) - 0.5 * np.kron(cdc, eye) - 0.5 * np.kron(eye, cdc.T)
+    return out
+
+
+def default_substeps(params: TransmonParams, dt_s: float) -> int:
+    """Strang substeps m per sample: the smallest m with Γ·dt/m² ≤ 5e-5, Γ = 1/T1 + 2/T_φ.
+
+    The splitting error falls as 1/m² and grows with the dephasing rate; this rule keeps
+    it below 1e-6 in populations for T1, T2 ≥ 1 µs (m = 1 for T1, T2 ≳ 40 µs at 1 ns).
+    """
+    gamma = params.gamma_1_per_s + 2.0 * params.gamma_phi_per_s
+    return max(1, math.ceil(math.sqrt(gamma * dt_s / _STRANG_GAMMA_DT) - 1e-9))
+
+
+def thermal_state(params: TransmonParams) -> ComplexArray:
+    """Initial density matrix diag(1 − p_th, p_th, 0, …), shape (d, d)."""
+    rho = np.zeros((params.levels, params.levels), dtype=np.complex128)
+    rho[0, 0] = 1.0 - params.thermal_population
+    rho[1, 1] = params.thermal_population
+    return rho
+
+
+def populations(rho: ComplexArray) -> FloatArray:
+    """Level populations: the real diagonal of ρ, (..., d, d) -> (..., d)."""
+    return np.ascontiguousarray(np.diagonal(rho, axis1=-2, axis2=-1).real)
+
+
+def apply_superoperator(superop: ComplexArray, rho: ComplexArray) -> ComplexArray:
+    """Apply a row-major superoperator (d², d²) or (B, d², d²) to ρ of shape (B, d, d)."""
+    shape = rho.shape
+    vec = rho.reshape(shape[0], -1)
+    if superop.ndim == 2:
+        return np.asarray(vec @ superop.T).reshape(shape)
+    return np.asarray(np.einsum("bij,bj->bi", superop, vec), dtype=np.complex128).reshape(shape)
+
+
+def _runs(envelopes: ComplexArray) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """Start index and length of each run of samples identical across the whole batch."""
+    n = envelopes.shape[1]
+    change = np.any(envelopes[:, 1:] != envelopes[:, :-1], axis=0)
+    starts = np.flatnonzero(np.concatenate(([True], change)))
+    lengths = np.diff(np.append(starts, n))
+    return starts, lengths
+
+
+def _check_inputs(envelopes: ComplexArray, dt_s: float) -> ComplexArray:
+    env = np.asarray(envelopes, dtype=np.complex128)
+    if env.ndim != 2:
+        raise ValueError(f"envelopes must have shape (B, N), got {env.shape}")
+    if not dt_s > 0:
+        raise ValueError(f"dt_s must be > 0 s, got {dt_s!r}")
+    if not np.all(np.isfinite(env)):
+        raise ValueError("envelopes contain NaN or inf")
+    return env
+
+
+def _run_unitaries(
+    params: TransmonParams,
+    energies: FloatArray,
+    values: ComplexArray,
+    times: FloatArray,
+) -> ComplexArray:
+    """exp(−i·H(z)·t) for drive values (R, B) and durations (R,) -> (R, B, d, d)."""
+    h = _hamiltonians(params, energies, values)
+    evals, evecs = np.linalg.eigh(h)
+    phases = np.exp(-1j * evals * times[:, None, None])
+    return np.asarray(np.matmul(evecs * phases[..., None, :], np.conj(np.swapaxes(evecs, -1, -2))))
+
+
+def _tree_product(us: ComplexArray) -> ComplexArray:
+    """Time-ordered product U_{R−1}···U_0 of (R, B, d, d) in log2(R) batched steps."""
+    while us.shape[0] > 1:
+        if us.shape[0] % 2:
+            eye = np.broadcast_to(np.eye(us.shape[-1], dtype=np.complex128), us.shape[1:])
+            us = np.concatenate([us, eye[None]], axis=0)
+        us = np.matmul(us[1::2], us[0::2])
+    return np.asarray(us[0], dtype=np.complex128)
+
+
+def unitary(
+    params: TransmonParams,
+    envelopes: ComplexArray,
+    dt_s: float,
+    frame_frequency_hz: float,
+) -> ComplexArray:
+    """Closed-system propagator of each envelope.
+
+    Args:
+        params: the transmon.
+        envelopes: (B, N) complex drive envelopes (V at the chip), one sample per ``dt_s``.
+        dt_s: sample duration (s).
+        frame_frequency_hz: frame (LO) frequency (Hz).
+
+    Returns:
+        (B, d, d) complex unitaries (in the rotating frame).
+    """
+    env = _check_inputs(envelopes, dt_s)
+    b, n = env.shape
+    d = params.levels
+    total = np.broadcast_to(np.eye(d, dtype=np.complex128), (b, d, d)).copy()
+    if n == 0:
+        return total
+    energies = _free_energies(params, frame_frequency_hz)
+    starts, lengths = _runs(env)
+    chunk = max(1, _CHUNK_ELEMENTS // (b * d * d))
+    for lo in range(0, starts.size, chunk):
+        sl = slice(lo, lo + chunk)
+        values = np.ascontiguousarray(env[:, starts[sl]].T)
+        times = np.asarray(lengths[sl] * dt_s, dtype=np.float64)
+        us = _run_unitaries(params, energies, values, times)
+        total = np.matmul(_tree_product(us), total)
+    return total
+
+
+def _initial(params: TransmonParams, b: int, rho0: ComplexArray | None) -> ComplexArray:
+    d = params.levels
+    start = thermal_state(params) if rho0 is None else np.asarray(rho0, dtype=np.complex128)
+    if start.shape == (d, d):
+        return np.broadcast_to(start, (b, d, d)).copy()
+    if start.shape == (b, d, d):
+        return start.copy()
+    raise ValueError(f"rho0 must have shape ({d}, {d}) or ({b}, {d}, {d}), got {start.shape}")
+
+
+def evolve(
+    params: TransmonParams,
+    envelopes: ComplexArray,
+    dt_s: float,
+    frame_frequency_hz: float,
+    *,
+    dissipation: bool = True,
+    rho0: ComplexArray | None = None,
+    substeps: int | None = None,
+) -> ComplexArray:
+    """Final density matrices for a batch of drive envelopes, in one batched computation.
+
+    Args:
+        params: the transmon.
+        envelopes: (B, N) complex drive envelopes (V at the chip), one sample per ``dt_s``,
+            including any IF modulation (a tone at f_frame + f_if is ``exp(−i2π f_if t)``).
+        dt_s: sample duration (s).
+        frame_frequency_hz: frame (LO) frequency (Hz).
+        dissipation: include T1 / T_φ (Lindblad); without it the evolution is unitary.
+        rho0: initial state, (d, d) for all points or (B, d, d); default the thermal state.
+        substeps: Strang substeps per driven sample (open system); default
+            :func:`default_substeps`.
+
+    Returns:
+        (B, d, d) complex density matrices at the end of the envelopes (rotating frame).
+    """
+    env = _check_inputs(envelopes, dt_s)
+    b, n = env.shape
+    d = params.levels
+    rho = _initial(params, b, rho0)
+    if not dissipation:
+        u = unitary(params, env, dt_s, frame_frequency_hz)
+        return np.asarray(np.matmul(np.matmul(u, rho), np.conj(np.swapaxes(u, -1, -2))))
+    if n == 0:
+        return rho
+    m = default_substeps(params, dt_s) if substeps is None else int(substeps)
+    if m < 1:
+        raise ValueError(f"substeps must be >= 1, got {m}")
+    h = dt_s / m
+    energies = _free_energies(params, frame_frequency_hz)
+    l_d = dissipator_superoperator(params)
+    l_0 = _hamiltonian_superoperator(np.diag(energies).astype(np.complex128)) + l_d
+    half_t = np.ascontiguousarray(scipy.linalg.expm(l_d * (h / 2)).T)
+    full_t = np.ascontiguousarray(scipy.linalg.expm(l_d * h).T)
+    free_t: dict[int, ComplexArray] = {}
+
+    starts, lengths = _runs(env)
+    values_all = env[:, starts]  # (B, R)
+    driven = np.any(values_all != 0, axis=0)
+    # One batched eigendecomposition for every driven run that goes through Strang steps.
+    strang_runs = np.flatnonzero(driven & (lengths < EXACT_RUN_MIN_SAMPLES))
+    unitaries: dict[int, tuple[ComplexArray, ComplexArray]] = {}
+    chunk = max(1, _CHUNK_ELEMENTS // (b * d * d))
+    for lo in range(0, strang_runs.size, chunk):
+        sel = strang_runs[lo : lo + chunk]
+        vals = np.ascontiguousarray(values_all[:, sel].T)
+        us = _run_unitaries(params, energies, vals, np.full(sel.size, h))
+        uhs = np.conj(np.swapaxes(us, -1, -2)).copy()
+        for j, r in enumerate(sel):
+            unitaries[int(r)] = (us[j], uhs[j])
+
+    pending = False  # a half-step of the dissipator is owed
+    for r in range(starts.size):
+        length = int(lengths[r])
+        if not driven[r]:
+            if pending:
+                rho = apply_superoperator(half_t.T, rho)
+                pending = False
+            if length not in free_t:
+                free_t[length] = scipy.linalg.expm(l_0 * (length * dt_s))
+            rho = apply_superoperator(free_t[length], rho)
+        elif length >= EXACT_RUN_MIN_SAMPLES:
+            if pending:
+                rho = apply_superoperator(half_t.T, rho)
+                pending = False
+            h_run = _hamiltonians(params, energies, values_all[:, r])
+            liou = _hamiltonian_superoperator(h_run) + l_d
+            rho = apply_superoperator(scipy.linalg.expm(liou * (length * dt_s)), rho)
+        else:
+            u, uh = unitaries[r]
+            for _ in range(length * m):
+                vec = rho.reshape(b, d * d) @ (full_t if pending else half_t)
+                rho = np.matmul(np.matmul(u, vec.reshape(b, d, d)), uh)
+                pending = True
+    if pending:
+        rho = apply_superoperator(half_t.T, rho)
+    return rho
+
+
+class PropagatorCache:
+    """Bounded LRU cache of whole-waveform superoperators, keyed by content (sha256).
+
+    Compiled programs repeat a few distinct waveforms many times; each is solved once.
+    """
+
+    def __init__(self, maxsize: int = 256) -> None:
+        if maxsize < 1:
+            raise ValueError(f"maxsize must be >= 1, got {maxsize}")
+        self.maxsize = maxsize
+        self._store: OrderedDict[str, ComplexArray] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+    @staticmethod
+    def key(
+        params: TransmonParams,
+        envelope: ComplexArray,
+        dt_s: float,
+        frame_frequency_hz: float,
+        dissipation: bool,
+    ) -> str:
+        """sha256 over the waveform bytes, the parameters, dt, the frame and the mode."""
+        digest = hashlib.sha256()
+        digest.update(np.ascontiguousarray(envelope, dtype=np.complex128).tobytes())
+        digest.update(repr((params, float(dt_s), float(frame_frequency_hz), dissipation)).encode())
+        return digest.hexdigest()
+
+    def superoperator(
+        self,
+        params: TransmonParams,
+        envelope: ComplexArray,
+        dt_s: float,
+        frame_frequency_hz: float,
+        *,
+        dissipation: bool = True,
+    ) -> ComplexArray:
+        """Row-major (d², d²) superoperator of one envelope (N,) (V at the chip, per dt_s).
+
+        Apply it with :func:`apply_superoperator`. The returned array is read-only.
+        """
+        env = np.asarray(envelope, dtype=np.complex128).reshape(-1)
+        k = self.key(params, env, dt_s, frame_frequency_hz, dissipation)
+        found = self._store.get(k)
+        if found is not None:
+            self._store.move_to_end(k)
+            self.hits += 1
+            return found
+        self.misses += 1
+        d = params.levels
+        basis = np.eye(d * d, dtype=np.complex128).reshape(d * d, d, d)
+        out = evolve(
+            params,
+            np.broadcast_to(env, (d * d, env.size)),
+            dt_s,
+            frame_frequency_hz,
+            dissipation=dissipation,
+            rho0=basis,
+        )
+        superop = np.ascontiguousarray(out.reshape(d * d, d * d).T)
+        superop.setflags(write=False)
+        self._store[k] = superop
+        if len(self._store) > self.maxsize:
+            self._store.popitem(last=False)
+        return superop
