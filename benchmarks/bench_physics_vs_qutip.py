@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import qutip
+
 from qneko_hw.simulated_instruments.physics import TransmonParams, evolve, populations
 
 DT = 1e-9

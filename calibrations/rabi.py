@@ -56,15 +56,24 @@ class AmplitudeRabi:
         )
         return Experiment(
             name=f"{self.name}_{qubit}",
-            instructions=(Play(channel=f"{qubit}.drive", pulse=pulse), Measure(qubit=qubit, name=qubit)),
-            sweep=Sweep(parameter="amplitude_v", instruction=0, values=tuple(np.linspace(0.0, top, self.points))),
+            instructions=(
+                Play(channel=f"{qubit}.drive", pulse=pulse),
+                Measure(qubit=qubit, name=qubit),
+            ),
+            sweep=Sweep(
+                parameter="amplitude_v",
+                instruction=0,
+                values=tuple(np.linspace(0.0, top, self.points)),
+            ),
             shots=self.shots,
         )
 
     def analyze(self, qubit: str, result: ExecutionResult) -> Fit:
         """Fit the π amplitude (V) from the IQ shots of ``qubit``."""
         if qubit not in result.shots:
-            raise CalibrationError(f"no shots for {qubit} in the result", qubit=qubit, routine=self.name)
+            raise CalibrationError(
+                f"no shots for {qubit} in the result", qubit=qubit, routine=self.name
+            )
         signal, err = project_iq(result.shots[qubit])
         return fit_rabi(qubit, result.sweep_values, signal, err)
 

@@ -53,6 +53,7 @@ def run_routine(
     state: CalibrationState,
     station: Station,
     instruments: Mapping[str, Any],
+    *,
     out_dir: Path,
     context: Mapping[str, str] | None = None,
     progress: Callable[[str], None] | None = None,

@@ -40,7 +40,9 @@ class Fit(Frozen):
     y_fit: tuple[float, ...] = ()
 
 
-def project_iq(shots: NDArray[np.complexfloating]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def project_iq(
+    shots: NDArray[np.complexfloating],
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Project IQ shots (steps, shots) onto the axis along which their step means vary most.
 
     Returns the projected mean per step and its standard error (V). The sign is chosen so
@@ -57,8 +59,14 @@ def project_iq(shots: NDArray[np.complexfloating]) -> tuple[NDArray[np.float64],
     signal = proj.mean(axis=1)
     if signal[0] > np.median(signal):
         signal, proj = -signal, -proj
-    err = proj.std(axis=1, ddof=1) / math.sqrt(max(data.shape[1] - 1, 1)) if data.shape[1] > 1 else np.ones_like(signal)
-    return np.asarray(signal, dtype=np.float64), np.asarray(np.maximum(err, 1e-30), dtype=np.float64)
+    err = (
+        proj.std(axis=1, ddof=1) / math.sqrt(max(data.shape[1] - 1, 1))
+        if data.shape[1] > 1
+        else np.ones_like(signal)
+    )
+    return np.asarray(signal, dtype=np.float64), np.asarray(
+        np.maximum(err, 1e-30), dtype=np.float64
+    )
 
 
 def _r_squared(y: NDArray[np.float64], model: NDArray[np.float64]) -> float:
@@ -67,7 +75,9 @@ def _r_squared(y: NDArray[np.float64], model: NDArray[np.float64]) -> float:
     return 1.0 - ss_res / ss_tot if ss_tot > 0 else 0.0
 
 
-def _rabi_model(a: NDArray[np.float64], a_pi: float, amp: float, offset: float) -> NDArray[np.float64]:
+def _rabi_model(
+    a: NDArray[np.float64], a_pi: float, amp: float, offset: float
+) -> NDArray[np.float64]:
     return np.asarray(offset - amp * np.cos(np.pi * a / a_pi), dtype=np.float64)
 
 
@@ -88,7 +98,15 @@ def fit_rabi(
     y = np.asarray(signal, dtype=np.float64)
     s = np.asarray(sigma, dtype=np.float64)
     if x.size < 5 or not np.all(np.isfinite(y)) or np.ptp(y) == 0:
-        return Fit(routine="rabi", qubit=qubit, values={}, uncertainties={}, quality="bad", r_squared=0.0, message="no usable signal")
+        return Fit(
+            routine="rabi",
+            qubit=qubit,
+            values={},
+            uncertainties={},
+            quality="bad",
+            r_squared=0.0,
+            message="no usable signal",
+        )
     dx = float(np.mean(np.diff(x)))
     spec = np.abs(np.fft.rfft(y - y.mean(), n=8 * x.size))
     freqs = np.fft.rfftfreq(8 * x.size, d=dx)
@@ -99,7 +117,13 @@ def fit_rabi(
     for g in guesses:
         try:
             p, cov = curve_fit(
-                _rabi_model, x, y, p0=[g, np.ptp(y) / 2, y.mean()], sigma=s, absolute_sigma=True, maxfev=5000
+                _rabi_model,
+                x,
+                y,
+                p0=[g, np.ptp(y) / 2, y.mean()],
+                sigma=s,
+                absolute_sigma=True,
+                maxfev=5000,
             )
         except (RuntimeError, ValueError):
             continue
@@ -107,12 +131,28 @@ def fit_rabi(
         if p[0] > 0 and p[1] > 0 and (best is None or cost < best[0]):
             best = (cost, p, cov)
     if best is None:
-        return Fit(routine="rabi", qubit=qubit, values={}, uncertainties={}, quality="bad", r_squared=0.0, message="oscillation fit did not converge")
+        return Fit(
+            routine="rabi",
+            qubit=qubit,
+            values={},
+            uncertainties={},
+            quality="bad",
+            r_squared=0.0,
+            message="oscillation fit did not converge",
+        )
     p = best[1]
     window = x <= 1.5 * p[0]
     if window.sum() >= 8:
         try:
-            p2, cov2 = curve_fit(_rabi_model, x[window], y[window], p0=p, sigma=s[window], absolute_sigma=True, maxfev=5000)
+            p2, cov2 = curve_fit(
+                _rabi_model,
+                x[window],
+                y[window],
+                p0=p,
+                sigma=s[window],
+                absolute_sigma=True,
+                maxfev=5000,
+            )
             if p2[0] > 0 and p2[1] > 0:
                 p, cov = p2, cov2
         except (RuntimeError, ValueError):
@@ -135,8 +175,16 @@ def fit_rabi(
     return Fit(
         routine="rabi",
         qubit=qubit,
-        values={"pi_amplitude_v": float(p[0]), "contrast_v": float(2 * p[1]), "offset_v": float(p[2])},
-        uncertainties={"pi_amplitude_v": float(err[0]), "contrast_v": float(2 * err[1]), "offset_v": float(err[2])},
+        values={
+            "pi_amplitude_v": float(p[0]),
+            "contrast_v": float(2 * p[1]),
+            "offset_v": float(p[2]),
+        },
+        uncertainties={
+            "pi_amplitude_v": float(err[0]),
+            "contrast_v": float(2 * err[1]),
+            "offset_v": float(err[2]),
+        },
         quality=quality,
         r_squared=r2,
         message=msg,

@@ -39,7 +39,9 @@ class ConfigError(QnekoError):
         field: dotted path of the offending field, e.g. ``qubits.q0.t1``.
     """
 
-    def __init__(self, message: str, *, source: str | None = None, field: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, source: str | None = None, field: str | None = None
+    ) -> None:
         where = ", ".join(p for p in (source, f"field '{field}'" if field else None) if p)
         super().__init__(f"{where}: {message}" if where else message, source=source, field=field)
         self.source = source
@@ -118,7 +120,13 @@ class SafetyLimitError(InstrumentError):
         value: float | None = None,
     ) -> None:
         super().__init__(message, instrument=instrument)
-        self.fields.update({k: v for k, v in {"parameter": parameter, "limit": limit, "value": value}.items() if v is not None})
+        self.fields.update(
+            {
+                k: v
+                for k, v in {"parameter": parameter, "limit": limit, "value": value}.items()
+                if v is not None
+            }
+        )
         self.parameter = parameter
         self.limit = limit
         self.value = value

@@ -44,7 +44,9 @@ def _get(instruments: Mapping[str, Any], name: str) -> Any:
         return instruments[name]
     except KeyError:
         known = ", ".join(sorted(instruments))
-        raise InstrumentError(f"program needs instrument '{name}', not connected (have: {known})", instrument=name) from None
+        raise InstrumentError(
+            f"program needs instrument '{name}', not connected (have: {known})", instrument=name
+        ) from None
 
 
 def execute(

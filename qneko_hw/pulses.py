@@ -57,7 +57,9 @@ def _lifted_gaussian(t: NDArray[np.float64], duration: float, sigma: float) -> N
     return np.asarray((g - edge) / (1 - edge), dtype=np.float64)
 
 
-def sample_pulse(pulse: Square | Gaussian | Drag, n_samples: int, dt_s: float) -> NDArray[np.complex128]:
+def sample_pulse(
+    pulse: Square | Gaussian | Drag, n_samples: int, dt_s: float
+) -> NDArray[np.complex128]:
     """Complex envelope at sample centres ``(k + 1/2)·dt_s`` for ``k < n_samples`` (V)."""
     t = (np.arange(n_samples, dtype=np.float64) + 0.5) * dt_s
     if isinstance(pulse, Square):
@@ -68,6 +70,10 @@ def sample_pulse(pulse: Square | Gaussian | Drag, n_samples: int, dt_s: float) -
         if isinstance(pulse, Drag) and pulse.beta_s != 0.0:
             centre = pulse.duration_s / 2
             edge = np.exp(-(centre**2) / (2 * pulse.sigma_s**2))
-            deriv = -(t - centre) / pulse.sigma_s**2 * np.exp(-((t - centre) ** 2) / (2 * pulse.sigma_s**2))
+            deriv = (
+                -(t - centre)
+                / pulse.sigma_s**2
+                * np.exp(-((t - centre) ** 2) / (2 * pulse.sigma_s**2))
+            )
             shape = shape + 1j * pulse.beta_s * deriv / (1 - edge)
     return np.asarray(pulse.amplitude_v * np.exp(1j * pulse.phase_rad) * shape, dtype=np.complex128)

@@ -17,13 +17,13 @@ ns = 1e-9
 ps = 1e-12
 
 Hz = 1.0
-kHz = 1e3
+kHz = 1e3  # noqa: N816
 MHz = 1e6
 GHz = 1e9
 
 V = 1.0
-mV = 1e-3
-uV = 1e-6
+mV = 1e-3  # noqa: N816
+uV = 1e-6  # noqa: N816
 
 rad = 1.0
 deg = math.pi / 180.0

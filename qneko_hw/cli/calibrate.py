@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from contextlib import ExitStack
 from pathlib import Path
 
 from qneko_hw.config.calibration import CalibrationState
@@ -50,29 +51,58 @@ def run_calibrate(
     console = Console()
     chip = Chip.load(chip_path) if chip_path else builtin_chip()
     station = Station.load(station_path) if station_path else builtin_station(chip)
-    names = list(chip.qubits) if qubits is None else [q.strip() for q in qubits.split(",") if q.strip()]
+    names = (
+        list(chip.qubits) if qubits is None else [q.strip() for q in qubits.split(",") if q.strip()]
+    )
     for q in names:
         if q not in chip.qubits:
-            raise ConfigError(f"unknown qubit '{q}' (chip has {', '.join(chip.qubits)})", field="--qubits")
+            raise ConfigError(
+                f"unknown qubit '{q}' (chip has {', '.join(chip.qubits)})", field="--qubits"
+            )
     out.mkdir(parents=True, exist_ok=True)
     state_path = out / "calibration.json"
-    state = CalibrationState.load(state_path) if state_path.exists() else design_state(chip, station)
+    state = (
+        CalibrationState.load(state_path) if state_path.exists() else design_state(chip, station)
+    )
     routine = AmplitudeRabi(shots=shots)
     failures: dict[str, str] = {}
     results = {}
     chip_yaml = chip.model_dump_json()
-    with SimulatedLab(chip, station) as lab, connect(lab.station) as instruments:
-        console.print(f"[bold]simulated lab[/] up: {len(lab.servers)} instruments on loopback")
+    simulated = {cfg.address == "sim" for cfg in station.instruments.values()}
+    if len(simulated) > 1:
+        raise ConfigError(
+            "mixed station: either every instrument address is 'sim' (simulated lab) "
+            "or none is (real instruments)",
+            source=str(station_path) if station_path else None,
+        )
+    with ExitStack() as stack:
+        if simulated == {True}:
+            lab = stack.enter_context(SimulatedLab(chip, station))
+            station = lab.station
+            console.print(f"[bold]simulated lab[/] up: {len(lab.servers)} instruments on loopback")
+        instruments = stack.enter_context(connect(station))
         with Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TimeElapsedColumn(),
+            console=console,
         ) as progress:
             task = progress.add_task("calibrating", total=len(names))
             for q in names:
+
                 def say(msg: str, q: str = q) -> None:
                     progress.update(task, description=f"{q}: {routine.name} — {msg}")
 
                 outcome = run_routine(
-                    routine, q, state, lab.station, instruments, out, context={"chip": chip_yaml}, progress=say
+                    routine,
+                    q,
+                    state,
+                    station,
+                    instruments,
+                    out_dir=out,
+                    context={"chip": chip_yaml},
+                    progress=say,
                 )
                 results[q] = outcome
                 if outcome.error is not None:

@@ -17,7 +17,10 @@ __all__ = ["app", "main"]
 
 app = typer.Typer(
     name="qneko",
-    help="QNeko-HW: calibrate superconducting qubits, on a lab station or on the built-in simulated lab.",
+    help=(
+        "QNeko-HW: calibrate superconducting qubits, on a lab station "
+        "or on the built-in simulated lab."
+    ),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -31,13 +34,21 @@ BUILTIN_QUBITS = 4
 
 @app.command()
 def calibrate(
-    chip: Annotated[Path | None, typer.Option(help="Chip YAML (default: built-in 4-qubit chip).")] = None,
-    station: Annotated[Path | None, typer.Option(help="Station YAML (default: built-in simulated station).")] = None,
-    out: Annotated[Path, typer.Option(help="Output folder for run files and calibration.json.")] = Path("qneko_out"),
-    qubits: Annotated[str | None, typer.Option(help="Comma-separated qubits (default: all).")] = None,
+    chip: Annotated[
+        Path | None, typer.Option(help="Chip YAML (default: built-in 4-qubit chip).")
+    ] = None,
+    station: Annotated[
+        Path | None, typer.Option(help="Station YAML (default: built-in simulated station).")
+    ] = None,
+    out: Annotated[
+        Path, typer.Option(help="Output folder for run files and calibration.json.")
+    ] = Path("qneko_out"),
+    qubits: Annotated[
+        str | None, typer.Option(help="Comma-separated qubits (default: all).")
+    ] = None,
     shots: Annotated[int, typer.Option(min=10, help="Shots per sweep point.")] = 1000,
 ) -> None:
-    """Start the simulated lab (unless the station names real addresses) and calibrate every qubit."""
+    """Calibrate every qubit (on the simulated lab when the station's addresses are ``sim``)."""
     from qneko_hw.cli.calibrate import run_calibrate
 
     try:

@@ -86,9 +86,14 @@ class _Compiler:
         self.exp = exp
         self.station = station
         self.state = state
-        rates = {awg_traits(station.instruments[line.awg].model).sample_rate_hz for line in self._all_lines()}
+        rates = {
+            awg_traits(station.instruments[line.awg].model).sample_rate_hz
+            for line in self._all_lines()
+        }
         if len(rates) > 1:
-            raise CompilationError(f"AWGs of the station run at different sample rates {sorted(rates)}")
+            raise CompilationError(
+                f"AWGs of the station run at different sample rates {sorted(rates)}"
+            )
         self.sample_rate_hz = rates.pop() if rates else 1e9
         self.dt = 1.0 / self.sample_rate_hz
         self.readout_reference: dict[str, str] = {}
@@ -104,11 +109,15 @@ class _Compiler:
             self._unknown_qubit(qubit, channel)
         if role == "drive":
             if qubit not in self.station.drive:
-                raise CompilationError(f"qubit {qubit} has no drive line in the station", channel=channel)
+                raise CompilationError(
+                    f"qubit {qubit} has no drive line in the station", channel=channel
+                )
             return f"drive:{qubit}", self.station.drive[qubit]
         feed = self.station.feedline_of(qubit)
         if feed is None:
-            raise CompilationError(f"qubit {qubit} is on no readout line of the station", channel=channel)
+            raise CompilationError(
+                f"qubit {qubit} is on no readout line of the station", channel=channel
+            )
         return f"readout:{feed}", self.station.readout[feed]
 
     def _unknown_qubit(self, qubit: str, channel: str) -> None:
@@ -180,7 +189,9 @@ class _Compiler:
                 slots.append(_Slot(index, ins.channel, start, n, ins.pulse))
                 clock[ins.channel] = start + n
             elif isinstance(ins, Delay):
-                clock[ins.channel] = clock.get(ins.channel, 0) + _samples(ins.duration_s, self.dt, what)
+                clock[ins.channel] = clock.get(ins.channel, 0) + _samples(
+                    ins.duration_s, self.dt, what
+                )
             elif isinstance(ins, Barrier):
                 chans = ins.channels or tuple(clock)
                 t = max((clock.get(c, 0) for c in chans), default=0)
@@ -209,7 +220,11 @@ class _Compiler:
 
     def pulse_at(self, slot: _Slot, step: int) -> Square | Gaussian | Drag:
         sweep = self.exp.sweep
-        if sweep is not None and sweep.parameter == "amplitude_v" and sweep.instruction == slot.index:
+        if (
+            sweep is not None
+            and sweep.parameter == "amplitude_v"
+            and sweep.instruction == slot.index
+        ):
             return slot.pulse.replace(amplitude_v=sweep.values[step])
         return slot.pulse
 
@@ -288,7 +303,8 @@ class _Compiler:
                 peak = float(max(np.abs(z.real).max(), np.abs(z.imag).max()))
                 if peak > amp * (1 + 1e-9):
                     raise CompilationError(
-                        f"{key.replace(':', ' line ')}: peak {peak:.4g} V at sweep step {step} exceeds "
+                        f"{key.replace(':', ' line ')}: peak {peak:.4g} V at sweep step {step} "
+                        f"exceeds "
                         f"the channel limit {amp:.4g} V of {line.awg}",
                         instrument=line.awg,
                         channel=f"{line.channel_i}/{line.channel_q}",
@@ -321,7 +337,9 @@ class _Compiler:
             digitizers=self._digitizers(windows, steps),
             los=self._los(used),
             sweep_parameter=self.exp.sweep.parameter if self.exp.sweep else None,
-            sweep_values=np.asarray(self.exp.sweep.values if self.exp.sweep else [0.0], dtype=np.float64),
+            sweep_values=np.asarray(
+                self.exp.sweep.values if self.exp.sweep else [0.0], dtype=np.float64
+            ),
             shots=self.exp.shots,
         )
 
@@ -329,7 +347,9 @@ class _Compiler:
         sweep = self.exp.sweep
         if sweep is None:
             return
-        if sweep.parameter == "amplitude_v" and not any(s.index == sweep.instruction for s in slots):
+        if sweep.parameter == "amplitude_v" and not any(
+            s.index == sweep.instruction for s in slots
+        ):
             raise CompilationError(
                 f"amplitude sweep targets instruction {sweep.instruction}, which is not a play",
                 instruction=str(sweep.instruction),
@@ -355,7 +375,9 @@ class _Compiler:
             cal = self.state.qubit(w.qubit)
             weights = None
             if cal.integration_weights:
-                wts = np.array([complex(a, b) for a, b in cal.integration_weights], dtype=np.complex64)
+                wts = np.array(
+                    [complex(a, b) for a, b in cal.integration_weights], dtype=np.complex64
+                )
                 if wts.size == length:
                     weights = wts
             f_if = cal.readout_frequency_hz.value - self.lo_frequency(key, line)
@@ -372,7 +394,8 @@ class _Compiler:
             traits = digitizer_traits(self.station.instruments[dig].model)
             if len(items) > traits.max_demodulators:
                 raise CompilationError(
-                    f"{dig}: {len(items)} acquisitions exceed its {traits.max_demodulators} demodulators",
+                    f"{dig}: {len(items)} acquisitions exceed its "
+                    f"{traits.max_demodulators} demodulators",
                     instrument=dig,
                     limit=traits.max_demodulators,
                     value=len(items),
@@ -412,7 +435,9 @@ class _Compiler:
         return tuple(los[k] for k in sorted(los))
 
 
-def compile_experiment(exp: Experiment, station: Station, state: CalibrationState) -> CompiledExperiment:
+def compile_experiment(
+    exp: Experiment, station: Station, state: CalibrationState
+) -> CompiledExperiment:
     """Compile ``exp`` for ``station`` with the calibration ``state``; no I/O.
 
     Raises:

@@ -101,10 +101,14 @@ class CompiledExperiment:
         for dig in self.digitizers:
             h.update(f"dig|{dig.instrument}|{dig.shots}|{dig.steps}|{dig.names!r}".encode())
             for d in dig.demodulators:
-                h.update(f"{d.channel}|{d.frequency_hz!r}|{d.start_samples}|{d.length_samples}".encode())
+                h.update(
+                    f"{d.channel}|{d.frequency_hz!r}|{d.start_samples}|{d.length_samples}".encode()
+                )
                 if d.weights is not None:
                     h.update(np.ascontiguousarray(d.weights).tobytes())
         for lo in self.los:
-            h.update(f"lo|{lo.instrument}|{lo.frequency_hz!r}|{lo.power_dbm!r}|{lo.output}".encode())
+            h.update(
+                f"lo|{lo.instrument}|{lo.frequency_hz!r}|{lo.power_dbm!r}|{lo.output}".encode()
+            )
         h.update(np.ascontiguousarray(self.sweep_values).tobytes())
         return h.hexdigest()

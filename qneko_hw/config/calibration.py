@@ -98,7 +98,9 @@ class CalibrationState(Frozen):
         """A new state (version + 1) with fields of qubit ``name`` replaced."""
         q = self.qubit(name).model_copy(update=changes)
         q = QubitCalibration.model_validate(q.model_dump())
-        return self.model_copy(update={"version": self.version + 1, "qubits": {**self.qubits, name: q}})
+        return self.model_copy(
+            update={"version": self.version + 1, "qubits": {**self.qubits, name: q}}
+        )
 
     def to_json(self) -> str:
         """Canonical JSON (sorted keys) of the whole state."""

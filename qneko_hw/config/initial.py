@@ -40,7 +40,9 @@ def design_state(chip: Chip, station: Station) -> CalibrationState:
     qubits: dict[str, QubitCalibration] = {}
     for name, q in chip.qubits.items():
         if name not in station.drive:
-            raise ConfigError(f"qubit {name} of the chip has no drive line in the station", field=f"drive.{name}")
+            raise ConfigError(
+                f"qubit {name} of the chip has no drive line in the station", field=f"drive.{name}"
+            )
         res = chip.resonators[q.resonator]
         pi = estimated_pi_amplitude_v(q.rabi_rate_hz_per_v, station.drive[name].attenuation_db)
         qubits[name] = QubitCalibration(

@@ -101,8 +101,8 @@ class Station(Frozen):
     name: str = "station"
     seed: int | None = None
     instruments: dict[str, InstrumentConfig]
-    drive: dict[str, DriveLine] = {}
-    readout: dict[str, ReadoutLine] = {}
+    drive: dict[str, DriveLine] = Field(default_factory=dict)
+    readout: dict[str, ReadoutLine] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _links(self) -> Station:
@@ -127,7 +127,9 @@ class Station(Frozen):
             for ch in (line.channel_i, line.channel_q):
                 key = (line.awg, ch)
                 if key in used:
-                    raise ValueError(f"{owner} uses {line.awg} channel {ch}, already used by {used[key]}")
+                    raise ValueError(
+                        f"{owner} uses {line.awg} channel {ch}, already used by {used[key]}"
+                    )
                 used[key] = owner
         seen: dict[str, str] = {}
         for feed, ro in self.readout.items():
@@ -189,4 +191,6 @@ def default_station(feedlines: dict[str, list[str]], seed: int = 1234) -> Statio
             digitizer_channel=1 + j % 2,
             qubits=tuple(on_line),
         )
-    return Station(name="simulated", seed=seed, instruments=instruments, drive=drive, readout=readout)
+    return Station(
+        name="simulated", seed=seed, instruments=instruments, drive=drive, readout=readout
+    )

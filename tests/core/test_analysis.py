@@ -8,7 +8,9 @@ import pytest
 from qneko_hw.analysis import fit_rabi, project_iq
 
 
-def synthetic_shots(amps: np.ndarray, a_pi: float, shots: int, noise: float, seed: int) -> np.ndarray:
+def synthetic_shots(
+    amps: np.ndarray, a_pi: float, shots: int, noise: float, seed: int
+) -> np.ndarray:
     rng = np.random.default_rng(seed)
     p1 = np.sin(np.pi * amps / (2 * a_pi)) ** 2
     g, e = 1.0 + 0.5j, -0.3 + 1.1j
@@ -50,8 +52,8 @@ def test_flat_signal_is_bad() -> None:
 
 def test_agrees_with_qiskit_experiments_oscillation_analysis() -> None:
     """Oracle: qiskit-experiments' OscillationAnalysis on the same (counts) data."""
-    from qiskit_experiments.framework import ExperimentData
     from qiskit_experiments.curve_analysis import OscillationAnalysis
+    from qiskit_experiments.framework import ExperimentData
 
     a_pi, shots = 0.27, 4000
     amps = np.linspace(0, 2.4 * a_pi, 41)
@@ -61,7 +63,11 @@ def test_agrees_with_qiskit_experiments_oscillation_analysis() -> None:
     data = ExperimentData()
     data.add_data(
         [
-            {"counts": {"1": int(k), "0": int(shots - k)}, "metadata": {"xval": float(a)}, "shots": shots}
+            {
+                "counts": {"1": int(k), "0": int(shots - k)},
+                "metadata": {"xval": float(a)},
+                "shots": shots,
+            }
             for a, k in zip(amps, ones, strict=True)
         ]
     )
@@ -70,6 +76,8 @@ def test_agrees_with_qiskit_experiments_oscillation_analysis() -> None:
     result = analysis.run(data).block_for_results()
     freq = result.analysis_results("freq", dataframe=True).iloc[0]["value"].nominal_value
     theirs = 1 / (2 * freq)
-    ours = fit_rabi("q0", amps, (ones / shots).astype(float), np.sqrt(np.maximum(p1 * (1 - p1), 1e-4) / shots)).values["pi_amplitude_v"]
+    ours = fit_rabi(
+        "q0", amps, (ones / shots).astype(float), np.sqrt(np.maximum(p1 * (1 - p1), 1e-4) / shots)
+    ).values["pi_amplitude_v"]
     assert ours == pytest.approx(theirs, rel=0.01)
     assert ours == pytest.approx(a_pi, rel=0.02)

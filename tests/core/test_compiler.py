@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -58,7 +59,9 @@ def test_if_modulation_and_lo_frequency() -> None:
     c = compile_experiment(rabi(), STATION, STATE)
     line = STATION.drive["q0"]
     lo = next(p for p in c.los if p.instrument == line.lo)
-    assert lo.frequency_hz == pytest.approx(STATE.qubit("q0").drive_frequency_hz.value - line.if_frequency_hz)
+    assert lo.frequency_hz == pytest.approx(
+        STATE.qubit("q0").drive_frequency_hz.value - line.if_frequency_hz
+    )
     z = awg_signal(c, line.awg, 1, line.channel_i, line.channel_q)[:40]
     env = sample_pulse(gauss(0.1), 40, 1e-9)
     t = (np.arange(40) + 0.5) * 1e-9
@@ -73,13 +76,19 @@ def test_waveforms_are_deduplicated() -> None:
 
 
 def test_output_is_deterministic_across_processes() -> None:
+    here = Path(__file__).parent
     code = (
-        "import sys; sys.path.insert(0, %r)\n"
+        f"import sys; sys.path.insert(0, {str(here)!r})\n"
         "from test_compiler import rabi, STATION, STATE\n"
         "from qneko_hw.compiler import compile_experiment\n"
         "print(compile_experiment(rabi(), STATION, STATE).digest)\n"
-    ) % str(__import__("pathlib").Path(__file__).parent)
-    outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() for _ in range(2)}
+    )
+    outs = {
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        for _ in range(2)
+    }
     assert outs == {compile_experiment(rabi(), STATION, STATE).digest}
 
 
@@ -109,18 +118,34 @@ def test_amplitude_over_limit_is_a_compilation_error() -> None:
     assert err.value.instrument == STATION.drive["q0"].awg
     assert err.value.limit == pytest.approx(1.0)
     limited = STATION.model_copy(
-        update={"instruments": {**STATION.instruments, "awg_drive0": STATION.instruments["awg_drive0"].replace(limits=Limits(max_amplitude_v=0.15))}}
+        update={
+            "instruments": {
+                **STATION.instruments,
+                "awg_drive0": STATION.instruments["awg_drive0"].replace(
+                    limits=Limits(max_amplitude_v=0.15)
+                ),
+            }
+        }
     )
-    with pytest.raises(CompilationError, match="exceeds the channel limit 0.15"):
+    with pytest.raises(CompilationError, match=r"exceeds the channel limit 0\.15"):
         compile_experiment(rabi((0.0, 0.2)), limited, STATE)
 
 
 @pytest.mark.parametrize(
     ("instructions", "match"),
     [
-        ((Play(channel="q9.drive", pulse=Square(amplitude_v=0.1, duration_s=1e-8)),), "unknown qubit 'q9'"),
-        ((Play(channel="q0.flux", pulse=Square(amplitude_v=0.1, duration_s=1e-8)),), "unknown logical channel"),
-        ((Play(channel="q0.drive", pulse=Square(amplitude_v=0.1, duration_s=1.5e-9)),), "not a whole number of samples"),
+        (
+            (Play(channel="q9.drive", pulse=Square(amplitude_v=0.1, duration_s=1e-8)),),
+            "unknown qubit 'q9'",
+        ),
+        (
+            (Play(channel="q0.flux", pulse=Square(amplitude_v=0.1, duration_s=1e-8)),),
+            "unknown logical channel",
+        ),
+        (
+            (Play(channel="q0.drive", pulse=Square(amplitude_v=0.1, duration_s=1.5e-9)),),
+            "not a whole number of samples",
+        ),
         ((Measure(qubit="q0", name="a"), Measure(qubit="q0", name="a")), "used twice"),
     ],
 )

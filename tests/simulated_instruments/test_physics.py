@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import qutip
 from numpy.typing import NDArray
+
+from qneko_hw.errors import ConfigError
 from qneko_hw.simulated_instruments.physics import (
     PropagatorCache,
     ResonatorParams,
@@ -24,8 +26,6 @@ from qneko_hw.simulated_instruments.physics import (
     unitary,
 )
 from qneko_hw.simulated_instruments.physics.truth import pi_amplitude
-
-from qneko_hw.errors import ConfigError
 
 DT = 1e-9
 FQ = 5.0e9

@@ -1,0 +1,1 @@
+"""QNeko-HW package."""

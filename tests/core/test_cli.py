@@ -1,0 +1,51 @@
+"""The ``qneko`` command line, in process."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from qneko_hw.cli.main import app
+from qneko_hw.config import Chip
+
+runner = CliRunner()
+
+
+def test_chip_new_writes_loadable_chip(tmp_path: Path) -> None:
+    out = tmp_path / "chip.yaml"
+    res = runner.invoke(app, ["chip", "new", "--qubits", "3", "--seed", "5", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    chip = Chip.load(out)
+    assert len(chip.qubits) == 3
+
+
+def test_calibrate_writes_runs_and_state(tmp_path: Path) -> None:
+    chip = tmp_path / "chip.yaml"
+    runner.invoke(app, ["chip", "new", "--qubits", "2", "--seed", "8", "--out", str(chip)])
+    res = runner.invoke(
+        app, ["calibrate", "--chip", str(chip), "--out", str(tmp_path / "o"), "--shots", "300"]
+    )
+    assert res.exit_code == 0, res.output
+    assert "π amplitude" in res.output
+    state = json.loads((tmp_path / "o" / "calibration.json").read_text())
+    for q in ("q0", "q1"):
+        assert state["qubits"][q]["pi_amplitude_v"]["run_id"] is not None
+    assert len(list((tmp_path / "o" / "runs").glob("*.h5"))) == 2
+
+
+def test_calibrate_bad_chip_is_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "chip.yaml"
+    bad.write_text(
+        "qubits:\n  q0: {frequency_hz: 99, resonator: r0}\nresonators:\n  r0: {frequency_hz: 7e9}\n"
+    )
+    res = runner.invoke(app, ["calibrate", "--chip", str(bad), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2
+    assert "qubits.q0.frequency_hz" in res.output and "chip.yaml" in res.output
+
+
+def test_unknown_qubit(tmp_path: Path) -> None:
+    res = runner.invoke(app, ["calibrate", "--qubits", "q42", "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2
+    assert "q42" in res.output
