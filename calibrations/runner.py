@@ -27,7 +27,9 @@ log = logging.getLogger(__name__)
 class Routine(Protocol):
     """What every calibration routine provides."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """Short name of the routine, used in run ids and file names."""
 
     def build(self, qubit: str, state: CalibrationState, station: Station) -> Experiment: ...
 

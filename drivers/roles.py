@@ -13,6 +13,8 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 
+from qneko_hw.compiler.programs import Demodulator
+
 __all__ = ["AWG", "DemodulatorConfig", "Digitizer", "LOSource", "SafetyLimits"]
 
 
@@ -37,25 +39,12 @@ class SafetyLimits:
     max_ramp_rate_v_per_s: float | None = None
 
 
-@dataclass(frozen=True, eq=False)
-class DemodulatorConfig:
-    """One demodulator of a digitizer.
+DemodulatorConfig = Demodulator
+"""One demodulator of a digitizer: the compiler's :class:`~qneko_hw.compiler.Demodulator`.
 
-    Attributes:
-        channel: input channel (1-based).
-        frequency_hz: demodulation frequency (Hz), the signal is multiplied by
-            ``exp(-2j*pi*f*t)``.
-        start_samples: start of the integration window after the trigger (samples).
-        length_samples: length of the integration window (samples).
-        weights: complex integration weights, one per sample of the window; ``None`` means
-            all ones.
-    """
-
-    channel: int
-    frequency_hz: float
-    start_samples: int
-    length_samples: int
-    weights: NDArray[np.complexfloating] | None = None
+The digitizer multiplies the input by ``exp(+2j*pi*frequency_hz*t)`` (the sign convention
+of :mod:`qneko_hw.compiler.compile`) and averages it with the weights over the window.
+"""
 
 
 @runtime_checkable
