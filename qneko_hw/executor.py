@@ -18,6 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from qneko_hw.compiler.programs import CompiledExperiment
+from qneko_hw.compiler.render import render_awg
 from qneko_hw.errors import InstrumentError
 
 if TYPE_CHECKING:
@@ -65,11 +66,12 @@ def execute(
     for awg_prog in compiled.awgs:
         awg: AWG = _get(instruments, awg_prog.instrument)
         say(f"upload {awg_prog.instrument}")
+        waveforms, sequence = render_awg(awg_prog)
         awg.stop()
         for ch, amp in awg_prog.amplitudes_v.items():
             awg.set_channel(ch, amp, 0.0, True)
-        awg.upload_waveforms(awg_prog.waveforms)
-        awg.set_sequence(list(awg_prog.sequence))
+        awg.upload_waveforms(waveforms)
+        awg.set_sequence(sequence)
         awg.set_shots(awg_prog.shots, awg_prog.repetition_time_s)
     for dig_prog in compiled.digitizers:
         dig: Digitizer = _get(instruments, dig_prog.instrument)

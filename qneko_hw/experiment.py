@@ -1,7 +1,9 @@
-"""Experiments: pulse-level instructions on logical channels, plus one optional sweep.
+"""Pulse-level experiments: instructions on logical channels, plus one optional sweep.
 
-Logical channels are named ``<qubit>.drive`` and ``<qubit>.readout``. Times are seconds; the
-compiler puts them on the integer sample grid and rejects durations that are not on it.
+Logical channels are ``<qubit>.drive``, ``<qubit>.readout`` and ``<qubit>.flux``; each has a
+frame (frequency, phase) that ``shift_phase``, ``set_frequency`` and ``shift_frequency``
+change for every later pulse on it. Times are seconds; the compiler puts them on the integer
+sample grid and rejects durations that are not on it.
 """
 
 from __future__ import annotations
@@ -13,9 +15,22 @@ from pydantic import Field, model_validator
 from qneko_hw.config.base import Frozen
 from qneko_hw.pulses import Pulse
 
-__all__ = ["Acquire", "Barrier", "Delay", "Experiment", "Instruction", "Measure", "Play", "Sweep"]
+__all__ = [
+    "Acquire",
+    "Barrier",
+    "Delay",
+    "Experiment",
+    "Instruction",
+    "Measure",
+    "Play",
+    "SetFrequency",
+    "ShiftFrequency",
+    "ShiftPhase",
+    "Sweep",
+]
 
 Seconds = Annotated[float, Field(ge=0, le=1.0, allow_inf_nan=False)]
+Finite = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class Play(Frozen):
@@ -58,28 +73,58 @@ class Measure(Frozen):
     name: str
 
 
-Instruction = Annotated[Play | Delay | Barrier | Acquire | Measure, Field(discriminator="kind")]
+class ShiftPhase(Frozen):
+    """Add ``phase_rad`` (rad) to the frame of ``channel``."""
+
+    kind: Literal["shift_phase"] = "shift_phase"
+    channel: str
+    phase_rad: Finite
+
+
+class SetFrequency(Frozen):
+    """Set the frame frequency of ``channel`` to ``frequency_hz`` (Hz)."""
+
+    kind: Literal["set_frequency"] = "set_frequency"
+    channel: str
+    frequency_hz: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+
+class ShiftFrequency(Frozen):
+    """Add ``frequency_hz`` (Hz) to the frame frequency of ``channel``."""
+
+    kind: Literal["shift_frequency"] = "shift_frequency"
+    channel: str
+    frequency_hz: Finite
+
+
+Instruction = Annotated[
+    Play | Delay | Barrier | Acquire | Measure | ShiftPhase | SetFrequency | ShiftFrequency,
+    Field(discriminator="kind"),
+]
+
+SweepParameter = Literal["amplitude_v", "duration_s", "frequency_hz", "phase_rad"]
 
 
 class Sweep(Frozen):
-    """Values stepped by the instruments, one step per value.
+    """Values stepped by the instruments, one sweep step per value.
 
-    ``parameter="amplitude_v"`` replaces the amplitude (V) of the pulse of instruction
-    ``instruction``; ``parameter="frequency_hz"`` sets the frequency (Hz) of logical channel
-    ``channel`` (its IF changes, the LO stays).
+    With ``instruction``: the parameter of that instruction — a play's pulse amplitude (V),
+    duration (s) or phase (rad); a delay's duration (s); a shift_phase's phase (rad); a
+    set/shift_frequency's frequency (Hz). With ``channel`` (``frequency_hz`` only): the
+    frame frequency (Hz) of that logical channel from the start.
     """
 
-    parameter: Literal["amplitude_v", "frequency_hz"]
-    values: tuple[Annotated[float, Field(allow_inf_nan=False)], ...] = Field(min_length=1)
+    parameter: SweepParameter
+    values: tuple[Finite, ...] = Field(min_length=1)
     instruction: int | None = None
     channel: str | None = None
 
     @model_validator(mode="after")
     def _target(self) -> Sweep:
-        if self.parameter == "amplitude_v" and self.instruction is None:
-            raise ValueError("an amplitude sweep needs 'instruction' (index of a play)")
-        if self.parameter == "frequency_hz" and self.channel is None:
-            raise ValueError("a frequency sweep needs 'channel'")
+        if (self.instruction is None) == (self.channel is None):
+            raise ValueError("a sweep targets exactly one of 'instruction' or 'channel'")
+        if self.channel is not None and self.parameter != "frequency_hz":
+            raise ValueError("a channel sweep can only sweep 'frequency_hz'")
         return self
 
 
@@ -91,6 +136,7 @@ class Experiment(Frozen):
     sweep: Sweep | None = None
     shots: Annotated[int, Field(ge=1, le=10_000_000)] = 1000
     repetition_time_s: Annotated[float, Field(gt=0, le=10.0)] = 200e-6
+    scheduling: Literal["asap", "alap"] = "asap"
 
     @property
     def steps(self) -> int:

@@ -10,6 +10,7 @@ from qneko_hw.compiler.programs import (
     DigitizerProgram,
     LoProgram,
 )
+from qneko_hw.compiler.render import render_awg, render_step
 
 __all__ = [
     "AwgProgram",
@@ -18,4 +19,6 @@ __all__ = [
     "DigitizerProgram",
     "LoProgram",
     "compile_experiment",
+    "render_awg",
+    "render_step",
 ]

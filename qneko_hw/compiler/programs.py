@@ -1,4 +1,10 @@
-"""Compiled programs: what each instrument is told to do. Plain data, no I/O."""
+"""Compiled programs: what each instrument is told to do. Plain data, no I/O.
+
+An AWG program is a *sequencer* program: a table of unit-amplitude complex waveforms
+(deduplicated by the sha256 of their samples) and, per I/Q line, a table of entries — at
+which sample of which sweep step which waveform starts, with which amplitude, phase and IF.
+:mod:`qneko_hw.compiler.render` turns it into sample-exact channel outputs.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +15,29 @@ import numpy as np
 from numpy.typing import NDArray
 
 __all__ = [
+    "ENTRY_DTYPE",
     "AwgProgram",
     "CompiledExperiment",
     "Demodulator",
     "DigitizerProgram",
+    "LinePlan",
     "LoProgram",
+    "MixerCorrection",
 ]
+
+ENTRY_DTYPE = np.dtype(
+    [
+        ("step", "<i4"),
+        ("start", "<i8"),
+        ("waveform", "<i4"),
+        ("amplitude", "<f8"),
+        ("phase", "<f8"),
+        ("frequency", "<f8"),
+    ]
+)
+"""One played pulse: sweep step, start sample, waveform index, amplitude (V), phase (rad),
+IF (Hz). Its output is ``amplitude·e^{i·phase}·W[k]·e^{−i2π·IF·t}`` at sample ``start + k``,
+with ``t`` the sample centre counted from the start of the step."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -22,9 +45,10 @@ class Demodulator:
     """One integration window of a digitizer.
 
     Attributes:
-        channel: digitizer input (1-based); frequency_hz: IF removed by demodulation (Hz);
-        start_samples / length_samples: window after the trigger (digitizer samples);
-        weights: complex weights per sample, or ``None`` for a box window.
+        channel: digitizer input (1-based); frequency_hz: IF removed by demodulation (Hz),
+        the digitizer multiplies by ``exp(+2j·π·f·t)``; start_samples / length_samples:
+        window after the trigger (digitizer samples); weights: complex weights per sample,
+        or ``None`` for a box window.
     """
 
     channel: int
@@ -35,24 +59,60 @@ class Demodulator:
 
 
 @dataclass(frozen=True)
-class AwgProgram:
-    """Waveforms (float32 in [−1, 1], by content-hash name), a sequence and channel settings.
+class MixerCorrection:
+    """Model of an IQ mixer that the compiler pre-distorts for: Q-arm gain and phase error
+    (rad), DC offsets (V). The identity leaves I and Q as they are."""
 
-    ``sequence[k]`` maps channel → waveform name at sweep step k. ``amplitudes_v`` maps
-    channel → peak output voltage (V) that a sample of 1.0 gives.
+    gain_imbalance: float = 0.0
+    phase_error_rad: float = 0.0
+    offset_i_v: float = 0.0
+    offset_q_v: float = 0.0
+
+
+@dataclass(frozen=True, eq=False)
+class LinePlan:
+    """The entries played on one line of an AWG: an I/Q pair, or one baseband channel.
+
+    ``channel_q`` is ``None`` for a baseband (flux) line, which plays the real part only.
+    """
+
+    name: str
+    channel_i: int
+    channel_q: int | None
+    entries: NDArray[np.void]
+    correction: MixerCorrection = MixerCorrection()
+
+
+@dataclass(frozen=True, eq=False)
+class AwgProgram:
+    """Sequencer program of one AWG.
+
+    Attributes:
+        waveforms: unit-amplitude complex shapes; ``waveform_names`` their sha256 names.
+        lines: what each I/Q line (or flux channel) plays.
+        step_samples: length of each sweep step (samples).
+        amplitudes_v: channel → peak output (V) that a rendered sample of 1.0 gives.
+        readout: this AWG plays a readout line (it is triggered last).
     """
 
     instrument: str
     sample_rate_hz: float
-    waveforms: dict[str, NDArray[np.float32]]
-    sequence: tuple[dict[int, str], ...]
+    waveforms: tuple[NDArray[np.complex128], ...]
+    waveform_names: tuple[str, ...]
+    lines: tuple[LinePlan, ...]
+    step_samples: NDArray[np.int64]
     amplitudes_v: dict[int, float]
     shots: int
     repetition_time_s: float
     readout: bool = False
 
+    @property
+    def steps(self) -> int:
+        """Number of sweep steps."""
+        return int(self.step_samples.size)
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, eq=False)
 class DigitizerProgram:
     """Acquisition set-up: shots per step, steps, and the named demodulators."""
 
@@ -73,7 +133,7 @@ class LoProgram:
     output: bool = True
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class CompiledExperiment:
     """All programs of one experiment, plus the sweep axis and where each acquisition lands."""
 
@@ -84,7 +144,8 @@ class CompiledExperiment:
     sweep_parameter: str | None
     sweep_values: NDArray[np.float64]
     shots: int
-    digest: str = field(default="")
+    frame_phases: dict[str, float] = field(default_factory=dict)
+    digest: str = ""
 
     def sha256(self) -> str:
         """Content hash of every program (stable across processes and runs)."""
@@ -93,11 +154,14 @@ class CompiledExperiment:
         for awg in self.awgs:
             h.update(f"awg|{awg.instrument}|{awg.sample_rate_hz!r}|{awg.shots}|".encode())
             h.update(f"{awg.repetition_time_s!r}|{sorted(awg.amplitudes_v.items())!r}".encode())
-            for name in sorted(awg.waveforms):
-                h.update(name.encode())
-                h.update(np.ascontiguousarray(awg.waveforms[name]).tobytes())
-            for step in awg.sequence:
-                h.update(repr(sorted(step.items())).encode())
+            h.update(f"{awg.readout}|".encode())
+            h.update("|".join(awg.waveform_names).encode())
+            h.update(np.ascontiguousarray(awg.step_samples).tobytes())
+            for line in awg.lines:
+                h.update(
+                    f"{line.name}|{line.channel_i}|{line.channel_q}|{line.correction!r}".encode()
+                )
+                h.update(np.ascontiguousarray(line.entries).tobytes())
         for dig in self.digitizers:
             h.update(f"dig|{dig.instrument}|{dig.shots}|{dig.steps}|{dig.names!r}".encode())
             for d in dig.demodulators:
@@ -111,4 +175,5 @@ class CompiledExperiment:
                 f"lo|{lo.instrument}|{lo.frequency_hz!r}|{lo.power_dbm!r}|{lo.output}".encode()
             )
         h.update(np.ascontiguousarray(self.sweep_values).tobytes())
+        h.update(repr(sorted(self.frame_phases.items())).encode())
         return h.hexdigest()

@@ -44,7 +44,18 @@ _AWGS = {
         memory_samples=16 * 1024 * 1024,
         max_sequence_steps=65536,
         max_amplitude_v=1.5,
-    )
+    ),
+    # Tektronix AWG5208 run at 1 GS/s by its adapter; waveforms shorter than its minimum of
+    # 2400 samples are zero-padded by the adapter; peak amplitude = 1.5 Vpp / 2.
+    "tek_awg5208": AwgTraits(
+        sample_rate_hz=1e9,
+        channels=8,
+        granularity_samples=1,
+        min_length_samples=1,
+        memory_samples=2_000_000_000,
+        max_sequence_steps=16383,
+        max_amplitude_v=0.75,
+    ),
 }
 _DIGITIZERS = {
     "qneko_dig2": DigitizerTraits(

@@ -16,7 +16,7 @@ from pydantic import Field
 from qneko_hw.config.base import Frozen, model_from_data
 from qneko_hw.errors import ConfigError
 
-__all__ = ["CalValue", "CalibrationState", "QubitCalibration"]
+__all__ = ["CalValue", "CalibrationState", "CzCalibration", "QubitCalibration"]
 
 
 class CalValue(Frozen):
@@ -80,11 +80,43 @@ class QubitCalibration(Frozen):
     t2_s: CalValue | None = None
 
 
+class CzCalibration(Frozen):
+    """A CZ gate between two qubits: a flux pulse on one of them plus virtual-Z corrections.
+
+    Attributes:
+        flux_qubit: the qubit whose flux line carries the pulse.
+        amplitude_v: flux pulse amplitude (V at the AWG output).
+        duration_s: flux pulse duration (s).
+        phase_a_rad, phase_b_rad: single-qubit phase corrections (rad) of the pair's first
+            and second qubit, applied as frame changes after the pulse.
+    """
+
+    flux_qubit: str
+    amplitude_v: CalValue
+    duration_s: CalValue
+    phase_a_rad: CalValue = CalValue(value=0.0)
+    phase_b_rad: CalValue = CalValue(value=0.0)
+
+
 class CalibrationState(Frozen):
-    """The calibration state of a chip on a station: one :class:`QubitCalibration` per qubit."""
+    """The calibration state of a chip on a station.
+
+    Attributes:
+        qubits: one :class:`QubitCalibration` per qubit.
+        cz: CZ gates by pair name ``"qa-qb"``.
+    """
 
     version: int = 0
     qubits: dict[str, QubitCalibration]
+    cz: dict[str, CzCalibration] = Field(default_factory=dict)
+
+    def cz_for(self, a: str, b: str) -> tuple[CzCalibration, bool] | None:
+        """The CZ calibration of the pair and whether it is stored as ``b-a``; or ``None``."""
+        if f"{a}-{b}" in self.cz:
+            return self.cz[f"{a}-{b}"], False
+        if f"{b}-{a}" in self.cz:
+            return self.cz[f"{b}-{a}"], True
+        return None
 
     def qubit(self, name: str) -> QubitCalibration:
         """The calibration of ``name``; a missing qubit raises :class:`ConfigError`."""

@@ -15,6 +15,7 @@ from qneko_hw.config.base import Frozen, load_yaml_model
 
 __all__ = [
     "DriveLine",
+    "FluxLine",
     "InstrumentConfig",
     "Limits",
     "MixerConfig",
@@ -23,7 +24,9 @@ __all__ = [
     "default_station",
 ]
 
-InstrumentModel = Literal["qneko_sg1", "qneko_awg4", "qneko_dig2"]
+InstrumentModel = Literal["qneko_sg1", "qneko_awg4", "qneko_dig2", "rs_sgs100a", "tek_awg5208"]
+# Models that fill the role of a QNeko model in the wiring (an SGS100A is an LO source).
+_ROLE_OF_MODEL = {"rs_sgs100a": "qneko_sg1", "tek_awg5208": "qneko_awg4"}
 Channel = Annotated[int, Field(ge=1, le=64)]
 
 
@@ -66,6 +69,14 @@ class MixerConfig(Frozen):
     offset_q_v: Annotated[float, Field(ge=-0.5, le=0.5)] = 0.0
 
 
+class FluxLine(Frozen):
+    """Flux wiring of one qubit: one AWG channel, baseband, through attenuation."""
+
+    awg: str
+    channel: Channel
+    attenuation_db: Annotated[float, Field(ge=0, le=120)] = 0.0
+
+
 class DriveLine(Frozen):
     """Drive wiring of one qubit: AWG I/Q channels → IQ mixer with an LO → attenuators."""
 
@@ -77,6 +88,7 @@ class DriveLine(Frozen):
     if_frequency_hz: Annotated[float, Field(ge=-400e6, le=400e6)] = 100e6
     lo_power_dbm: float = 15.0
     mixer: MixerConfig = MixerConfig()
+    correction: MixerConfig = MixerConfig()
 
 
 class ReadoutLine(Frozen):
@@ -93,6 +105,7 @@ class ReadoutLine(Frozen):
     if_frequency_hz: Annotated[float, Field(ge=-400e6, le=400e6)] = 50e6
     lo_power_dbm: float = 15.0
     mixer: MixerConfig = MixerConfig()
+    correction: MixerConfig = MixerConfig()
 
 
 class Station(Frozen):
@@ -103,6 +116,7 @@ class Station(Frozen):
     instruments: dict[str, InstrumentConfig]
     drive: dict[str, DriveLine] = Field(default_factory=dict)
     readout: dict[str, ReadoutLine] = Field(default_factory=dict)
+    flux: dict[str, FluxLine] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _links(self) -> Station:
@@ -111,7 +125,7 @@ class Station(Frozen):
         def need(owner: str, field: str, name: str, model: str) -> None:
             if name not in kinds:
                 raise ValueError(f"{owner}.{field} names instrument '{name}', which is not defined")
-            if kinds[name] != model:
+            if _ROLE_OF_MODEL.get(kinds[name], kinds[name]) != model:
                 raise ValueError(
                     f"{owner}.{field} names '{name}' of model {kinds[name]}, expected {model}"
                 )
@@ -121,16 +135,22 @@ class Station(Frozen):
             *((f"drive.{q}", d) for q, d in self.drive.items()),
             *((f"readout.{f}", r) for f, r in self.readout.items()),
         ]
+
+        def claim(owner: str, awg: str, ch: int) -> None:
+            if (awg, ch) in used:
+                raise ValueError(
+                    f"{owner} uses {awg} channel {ch}, already used by {used[awg, ch]}"
+                )
+            used[awg, ch] = owner
+
         for owner, line in lines:
             need(owner, "awg", line.awg, "qneko_awg4")
             need(owner, "lo", line.lo, "qneko_sg1")
             for ch in (line.channel_i, line.channel_q):
-                key = (line.awg, ch)
-                if key in used:
-                    raise ValueError(
-                        f"{owner} uses {line.awg} channel {ch}, already used by {used[key]}"
-                    )
-                used[key] = owner
+                claim(owner, line.awg, ch)
+        for q, fl in self.flux.items():
+            need(f"flux.{q}", "awg", fl.awg, "qneko_awg4")
+            claim(f"flux.{q}", fl.awg, fl.channel)
         seen: dict[str, str] = {}
         for feed, ro in self.readout.items():
             need(f"readout.{feed}", "digitizer", ro.digitizer, "qneko_dig2")

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qneko_hw.compiler import compile_experiment
+from qneko_hw.compiler import compile_experiment, render_awg, render_step
 from qneko_hw.config import Limits, default_station, random_chip
 from qneko_hw.config.initial import design_state
 from qneko_hw.errors import CompilationError
@@ -36,9 +36,8 @@ def rabi(values: tuple[float, ...] = (0.0, 0.1, 0.2)) -> Experiment:
 
 def awg_signal(compiled, awg: str, step: int, ch_i: int, ch_q: int) -> np.ndarray:
     prog = next(a for a in compiled.awgs if a.instrument == awg)
-    i = prog.waveforms[prog.sequence[step][ch_i]].astype(np.float64) * prog.amplitudes_v[ch_i]
-    q = prog.waveforms[prog.sequence[step][ch_q]].astype(np.float64) * prog.amplitudes_v[ch_q]
-    return i + 1j * q
+    out = render_step(prog, step)
+    return out[ch_i] + 1j * out[ch_q]
 
 
 def test_rabi_sweep_compiles_once_with_scaled_steps() -> None:
@@ -72,7 +71,10 @@ def test_if_modulation_and_lo_frequency() -> None:
 def test_waveforms_are_deduplicated() -> None:
     c = compile_experiment(rabi((0.1, 0.1, 0.1, 0.2)), STATION, STATE)
     awg = next(a for a in c.awgs if a.instrument == STATION.drive["q0"].awg)
-    assert len(awg.waveforms) == 4  # two distinct steps x (I, Q)
+    assert len(awg.waveforms) == 2  # one gate shape, one readout shape, for all steps
+    waves, seq = render_awg(awg)
+    assert len(waves) == 4  # two distinct rendered steps x (I, Q)
+    assert seq[0] == seq[1] == seq[2] != seq[3]
 
 
 def test_output_is_deterministic_across_processes() -> None:
@@ -80,7 +82,7 @@ def test_output_is_deterministic_across_processes() -> None:
     code = (
         f"import sys; sys.path.insert(0, {str(here)!r})\n"
         "from test_compiler import rabi, STATION, STATE\n"
-        "from qneko_hw.compiler import compile_experiment\n"
+        "from qneko_hw.compiler import compile_experiment, render_awg, render_step\n"
         "print(compile_experiment(rabi(), STATION, STATE).digest)\n"
     )
     outs = {
@@ -127,7 +129,7 @@ def test_amplitude_over_limit_is_a_compilation_error() -> None:
             }
         }
     )
-    with pytest.raises(CompilationError, match=r"exceeds the channel limit 0\.15"):
+    with pytest.raises(CompilationError, match=r"exceeds the limit 0\.15 V of awg_drive0"):
         compile_experiment(rabi((0.0, 0.2)), limited, STATE)
 
 
@@ -140,6 +142,10 @@ def test_amplitude_over_limit_is_a_compilation_error() -> None:
         ),
         (
             (Play(channel="q0.flux", pulse=Square(amplitude_v=0.1, duration_s=1e-8)),),
+            "has no flux line",
+        ),
+        (
+            (Play(channel="q0.bogus", pulse=Square(amplitude_v=0.1, duration_s=1e-8)),),
             "unknown logical channel",
         ),
         (
