@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from qneko_hw.compiler.circuits import compile_circuit, load_circuit
 from qneko_hw.compiler.compile import compile_experiment
 from qneko_hw.compiler.programs import (
     AwgProgram,
@@ -18,7 +19,9 @@ __all__ = [
     "Demodulator",
     "DigitizerProgram",
     "LoProgram",
+    "compile_circuit",
     "compile_experiment",
+    "load_circuit",
     "render_awg",
     "render_step",
 ]

@@ -97,7 +97,8 @@ def random_chip(n_qubits: int, seed: int, name: str | None = None) -> Chip:
     """A random but realistic chip.
 
     Qubits 4–6 GHz, anharmonicity −350…−180 MHz, T1 and T2 10–200 µs (T2 ≤ 2·T1),
-    resonators 6.5–7.5 GHz, all on feedline ``f0``.
+    resonators 6.5–7.5 GHz, 60–120 MHz apart, all on feedline ``f0``. More qubits than fit
+    the band at that spacing go above 7.5 GHz.
     """
     import numpy as np
 
@@ -107,7 +108,11 @@ def random_chip(n_qubits: int, seed: int, name: str | None = None) -> Chip:
     qubits: dict[str, Qubit] = {}
     resonators: dict[str, Resonator] = {}
     q_freqs = np.sort(rng.uniform(4.0e9, 6.0e9, n_qubits))
-    r_freqs = np.sort(rng.uniform(6.5e9, 7.5e9, n_qubits))
+    # multiplexed resonators sit 60-120 MHz apart in a band that one readout LO covers
+    spacing = rng.uniform(60e6, 120e6, n_qubits)
+    span = float(spacing[1:].sum())
+    base = rng.uniform(6.5e9, max(6.5e9, 7.5e9 - span))
+    r_freqs = base + np.concatenate([[0.0], np.cumsum(spacing[1:])])
     for i in range(n_qubits):
         t1 = round(float(rng.uniform(10e-6, 200e-6)), 8)
         t2 = min(round(float(rng.uniform(10e-6, 200e-6)), 8), 2 * t1)
