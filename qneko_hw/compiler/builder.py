@@ -76,17 +76,9 @@ class Builder:
         if scheduling not in ("asap", "alap"):
             raise CompilationError(f"unknown scheduling '{scheduling}' (asap or alap)")
         self.alap = scheduling == "alap"
-        rates = {
-            awg_traits(station.instruments[awg].model).sample_rate_hz
-            for awg in {
-                ln.awg
-                for ln in (
-                    *station.drive.values(),
-                    *station.readout.values(),
-                    *station.flux.values(),
-                )
-            }
-        }
+        awgs = {ln.awg for ln in (*station.drive.values(), *station.readout.values())}
+        awgs |= {fl.awg for fl in station.flux.values()}
+        rates = {awg_traits(station.instruments[awg].model).sample_rate_hz for awg in awgs}
         if len(rates) > 1:
             raise CompilationError(
                 f"AWGs of the station run at different sample rates {sorted(rates)}"

@@ -184,7 +184,7 @@ class _Lowering:
                 prev_measure = False
             elif name == "measure":
                 if not prev_measure:
-                    group = []
+                    group: list[str] = []
                     for nxt in data[pos:]:
                         if nxt.name != "measure":
                             break
