@@ -17,7 +17,8 @@ log = logging.getLogger(__name__)
 
 
 def driver_class(model: str) -> type[Any]:
-    """The QCoDeS driver class for an instrument ``model`` of the station file."""
+    """The driver class (our QCoDeS driver, or an adapter of QCoDeS's own driver) for an
+    instrument ``model`` of the station file; each fills the role of its model."""
     if model == "qneko_sg1":
         from qneko_hw.drivers.qneko_sg1 import QnekoSG1
 
@@ -30,6 +31,14 @@ def driver_class(model: str) -> type[Any]:
         from qneko_hw.drivers.qneko_dig2 import QnekoDIG2
 
         return QnekoDIG2
+    if model == "rs_sgs100a":
+        from qneko_hw.drivers.rs_sgs100a import RsSgs100aSource
+
+        return RsSgs100aSource
+    if model == "tek_awg5208":
+        from qneko_hw.drivers.tek_awg5208 import TekAwg5208
+
+        return TekAwg5208
     raise InstrumentError(f"no driver for instrument model '{model}'", instrument=model)
 
 

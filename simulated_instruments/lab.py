@@ -35,7 +35,9 @@ from qneko_hw.simulated_instruments.digitizer_twin import DigitizerTwin
 from qneko_hw.simulated_instruments.lo_twin import LoTwin
 from qneko_hw.simulated_instruments.physics import readout as ro_physics
 from qneko_hw.simulated_instruments.physics import transmon
+from qneko_hw.simulated_instruments.rs_sgs100a_twin import Sgs100aTwin
 from qneko_hw.simulated_instruments.scpi.server import ScpiServer
+from qneko_hw.simulated_instruments.tek_awg5208_twin import Awg5208Twin
 
 __all__ = ["SimulatedLab"]
 
@@ -45,6 +47,8 @@ _TWINS: dict[str, type[Any]] = {
     "qneko_sg1": LoTwin,
     "qneko_awg4": AwgTwin,
     "qneko_dig2": DigitizerTwin,
+    "rs_sgs100a": Sgs100aTwin,
+    "tek_awg5208": Awg5208Twin,
 }
 
 
@@ -123,7 +127,7 @@ class SimulatedLab:
         try:
             for name, cfg in self._station_in.instruments.items():
                 twin = _TWINS[cfg.model](name=name)
-                if isinstance(twin, AwgTwin):
+                if isinstance(twin, AwgTwin | Awg5208Twin):
                     twin.on_trigger = self._on_trigger
                 server = ScpiServer(twin)
                 server.start()
@@ -156,8 +160,8 @@ class SimulatedLab:
         self, line: DriveLine | ReadoutLine, step: int
     ) -> tuple[NDArray[np.complex128], float, float]:
         """(envelope at chip (V), LO frequency (Hz), dt (s)) of a line at a sequence step."""
-        awg: AwgTwin = self.twins[line.awg]
-        lo: LoTwin = self.twins[line.lo]
+        awg: AwgTwin | Awg5208Twin = self.twins[line.awg]
+        lo: LoTwin | Sgs100aTwin = self.twins[line.lo]
         i_v = np.asarray(awg.step_samples(step, line.channel_i), dtype=np.float64)
         q_v = np.asarray(awg.step_samples(step, line.channel_q), dtype=np.float64)
         n = max(i_v.size, q_v.size)
@@ -168,7 +172,7 @@ class SimulatedLab:
             z = np.zeros_like(z)
         return z, float(lo.frequency_hz), 1.0 / float(awg.sample_rate_hz)
 
-    def _on_trigger(self, awg: AwgTwin) -> None:
+    def _on_trigger(self, awg: AwgTwin | Awg5208Twin) -> None:
         with self._lock:
             for feed, line in self.station.readout.items():
                 if self.twins[line.awg] is not awg:
@@ -181,7 +185,7 @@ class SimulatedLab:
     def _acquire(self, feed: str, line: ReadoutLine, dig: DigitizerTwin) -> NDArray[np.complex64]:
         cfg = dig.config
         steps, shots = int(cfg.steps), int(cfg.shots)
-        awg: AwgTwin = self.twins[line.awg]
+        awg: AwgTwin | Awg5208Twin = self.twins[line.awg]
         qubits = [
             q
             for q, spec in self.chip.qubits.items()

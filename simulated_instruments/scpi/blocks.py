@@ -26,6 +26,7 @@ _NL = 0x0A
 _HASH = 0x23
 _QUOTES = (0x22, 0x27)
 _SPECIAL = re.compile(rb"[\n\"'#]")
+_AFTER_BLOCK = frozenset(b"\n\r\t ;,")
 _QUOTE_END = {0x22: re.compile(rb'"|\n'), 0x27: re.compile(rb"'|\n")}
 
 
@@ -96,7 +97,8 @@ def take_messages(buffer: bytearray) -> list[bytes]:
 
     Newlines inside a definite-length block do not end a message; a newline inside an
     unclosed quoted string does (the string is then malformed, the parser reports it).
-    The terminating newline is not part of the returned message.
+    A definite-length block followed by anything but a newline, white space, ``;`` or ``,``
+    ends its message too. The terminating newline is not part of the returned message.
     """
     messages: list[bytes] = []
     start = 0
@@ -129,6 +131,11 @@ def take_messages(buffer: bytearray) -> list[bytes]:
             end = _block_end(buffer, j, complete=False)
             if end is None:
                 break
+            if j + 1 < end < len(buffer) and buffer[end] not in _AFTER_BLOCK:
+                # a block that is not followed by a separator ends the message (some
+                # drivers send a block with no terminator, e.g. QCoDeS's AWG70000 files)
+                messages.append(bytes(buffer[start:end]))
+                start = end
             i = end
     del buffer[:start]
     return messages
