@@ -392,7 +392,11 @@ class Builder:
             lines = tuple(lines_by_awg[awg])
             limit = next(i.limit_v for i in self._channels.values() if i.awg == awg)
             traits = awg_traits(self.station.instruments[awg].model)
-            longest = int(self.step_samples.max())
+            # pad every step to the AWG's granularity and minimum waveform length
+            gran = traits.granularity_samples
+            padded = np.maximum(self.step_samples, traits.min_length_samples)
+            padded = -(-padded // gran) * gran
+            longest = int(padded.max())
             if longest > traits.memory_samples:
                 raise CompilationError(
                     f"{awg}: a sweep step of {longest} samples exceeds the waveform memory",
@@ -429,7 +433,7 @@ class Builder:
                     waveforms=tuple(self.waveforms),
                     waveform_names=tuple(self.waveform_names),
                     lines=lines,
-                    step_samples=self.step_samples.copy(),
+                    step_samples=padded.astype(np.int64),
                     amplitudes_v=dict(sorted(chans.items())),
                     shots=self.shots,
                     repetition_time_s=self.repetition_time_s,

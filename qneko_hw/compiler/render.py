@@ -18,7 +18,7 @@ import math
 import numpy as np
 from numpy.typing import NDArray
 
-from qneko_hw.compiler.programs import AwgProgram, LinePlan
+from qneko_hw.compiler.programs import AwgProgram, LinePlan, MixerCorrection
 from qneko_hw.errors import CompilationError
 
 __all__ = ["render_awg", "render_line", "render_step"]
@@ -58,16 +58,39 @@ def render_line(
 ) -> NDArray[np.complex128]:
     """Complex output ``I + iQ`` (V) of one line at one step, before mixer correction."""
     tpl = templates or _Templates(program)
-    n_total = int(program.step_samples[step])
-    z = np.zeros(n_total, dtype=np.complex128)
-    dt = tpl.dt
-    for e in _step_slice(line.entries, step):
-        wf, start, f = int(e["waveform"]), int(e["start"]), float(e["frequency"])
-        t = tpl.get(wf, f)
-        coeff = float(e["amplitude"]) * np.exp(
-            1j * (float(e["phase"]) - 2 * math.pi * f * start * dt)
+    z = np.zeros(int(program.step_samples[step]), dtype=np.complex128)
+    entries = _step_slice(line.entries, step)
+    if entries.size == 0:
+        return z
+    starts = entries["start"]
+    freqs = entries["frequency"]
+    coeff = entries["amplitude"] * np.exp(
+        1j * (entries["phase"] - 2 * math.pi * freqs * starts * tpl.dt)
+    )
+    # group entries by (waveform, IF): each group shares one modulated template
+    f_values, f_index = np.unique(freqs, return_inverse=True)
+    key = entries["waveform"].astype(np.int64) * f_values.size + f_index.reshape(-1)
+    group_keys, group = np.unique(key, return_inverse=True)
+    group = group.reshape(-1)
+    bank_parts = [
+        tpl.get(int(k // f_values.size), float(f_values[k % f_values.size])) for k in group_keys
+    ]
+    sizes = np.array([b.size for b in bank_parts], dtype=np.int64)
+    lens = sizes[group]
+    if starts.size < 2 or bool(np.all(starts[1:] >= starts[:-1] + lens[:-1])):
+        # entries sorted and disjoint: one gather and one scatter over all their samples
+        bank = np.concatenate(bank_parts)
+        offsets = np.cumsum(sizes) - sizes
+        total = int(lens.sum())
+        rel = np.arange(total) - np.repeat(np.cumsum(lens) - lens, lens)
+        z[np.repeat(starts, lens) + rel] = (
+            np.repeat(coeff, lens) * bank[np.repeat(offsets[group], lens) + rel]
         )
-        z[start : start + t.size] += coeff * t
+        return z
+    for g, t in enumerate(bank_parts):
+        sel = np.flatnonzero(group == g)
+        idx = starts[sel, None] + np.arange(t.size)[None, :]
+        np.add.at(z, idx, coeff[sel, None] * t[None, :])
     return z
 
 
@@ -80,6 +103,10 @@ def render_step(program: AwgProgram, step: int) -> dict[int, NDArray[np.float64]
         c = line.correction
         if line.channel_q is None:
             out[line.channel_i] = z.real.copy()
+            continue
+        if c == MixerCorrection():
+            out[line.channel_i] = z.real
+            out[line.channel_q] = z.imag
             continue
         cos_phi = math.cos(c.phase_error_rad)
         q = z.imag / ((1 + c.gain_imbalance) * cos_phi) - c.offset_q_v

@@ -1,0 +1,72 @@
+"""Renderer: mixer pre-distortion undoes the modelled mixer; device traits pad and limit."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from qneko_hw.compiler import compile_experiment, render_step
+from qneko_hw.compiler import traits as traits_module
+from qneko_hw.config import MixerConfig, default_station, random_chip
+from qneko_hw.config.initial import design_state
+from qneko_hw.errors import CompilationError
+from qneko_hw.experiment import Experiment, Measure, Play
+from qneko_hw.pulses import Drag, sample_pulse
+from qneko_hw.simulated_instruments.lab import mix
+
+CHIP = random_chip(1, 3)
+STATION = default_station({"f0": ["q0"]})
+STATE = design_state(CHIP, STATION)
+PULSE = Drag(amplitude_v=0.3, duration_s=40e-9, sigma_s=10e-9, beta_s=1e-9, phase_rad=0.4)
+EXP = Experiment(name="x", instructions=(Play(channel="q0.drive", pulse=PULSE),))
+
+
+def test_mixer_correction_undoes_the_mixer() -> None:
+    imperfect = MixerConfig(
+        gain_imbalance=0.08, phase_error_rad=0.12, offset_i_v=0.01, offset_q_v=-0.02
+    )
+    drive = STATION.drive["q0"]
+    station = STATION.model_copy(
+        update={
+            "drive": {
+                "q0": drive.replace(mixer=imperfect.model_dump(), correction=imperfect.model_dump())
+            }
+        }
+    )
+    prog = compile_experiment(EXP, station, STATE).awgs[0]
+    out = render_step(prog, 0)
+    chip = mix(out[drive.channel_i], out[drive.channel_q], imperfect, 0.0)
+    t = (np.arange(40) + 0.5) * 1e-9
+    ideal = sample_pulse(PULSE, 40, 1e-9) * np.exp(-2j * np.pi * drive.if_frequency_hz * t)
+    assert np.allclose(chip, ideal, atol=1e-12)
+    uncorrected = render_step(compile_experiment(EXP, STATION, STATE).awgs[0], 0)
+    bad = mix(uncorrected[drive.channel_i], uncorrected[drive.channel_q], imperfect, 0.0)
+    assert np.abs(bad - ideal).max() > 0.01
+
+
+def test_steps_are_padded_to_granularity_and_minimum_length(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    base = traits_module.awg_traits("qneko_awg4")
+    coarse = dataclasses.replace(base, granularity_samples=16, min_length_samples=64)
+    monkeypatch.setitem(traits_module._AWGS, "qneko_awg4", coarse)
+    prog = compile_experiment(EXP, STATION, STATE).awgs[0]
+    assert prog.step_samples.tolist() == [64]
+    exp = Experiment(
+        name="m",
+        instructions=(Play(channel="q0.drive", pulse=PULSE), Measure(qubit="q0", name="m")),
+    )
+    for p in compile_experiment(exp, STATION, STATE).awgs:
+        assert int(p.step_samples[0]) % 16 == 0 and int(p.step_samples[0]) >= 2040
+
+
+def test_sequencer_entries_and_memory_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    base = traits_module.awg_traits("qneko_awg4")
+    monkeypatch.setitem(
+        traits_module._AWGS, "qneko_awg4", dataclasses.replace(base, memory_samples=30)
+    )
+    with pytest.raises(CompilationError, match="waveform memory") as err:
+        compile_experiment(EXP, STATION, STATE)
+    assert err.value.instrument == STATION.drive["q0"].awg and err.value.limit == 30
