@@ -27,6 +27,9 @@ app = typer.Typer(
 )
 chip_app = typer.Typer(help="Chip descriptions.", no_args_is_help=True)
 app.add_typer(chip_app, name="chip")
+from qneko_hw.cli.sim import sim_app  # noqa: E402
+
+app.add_typer(sim_app, name="sim")
 
 BUILTIN_CHIP_SEED = 2026
 BUILTIN_QUBITS = 4
