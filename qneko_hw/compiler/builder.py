@@ -282,19 +282,16 @@ class Builder:
         self, channel: str, wf: int, n: int, amplitude: float, phase: float, *, what: str
     ) -> None:
         """Play waveform ``wf`` (``n`` samples) at ``amplitude`` (V) and extra ``phase`` (rad)."""
-        info = self.channel(channel)
-        peak = abs(amplitude) * self.peaks[wf]
-        if peak > info.limit_v * (1 + 1e-9):
-            raise CompilationError(
-                f"{what} on {channel}: peak {peak:.4g} V exceeds the limit {info.limit_v:.4g} V of "
-                f"{info.awg}",
-                instrument=info.awg,
-                channel=channel,
-                instruction=what,
-                limit=info.limit_v,
-                value=peak,
-            )
-        f_if = self.frame_frequency(channel) - self.lo_frequency(info, channel)
+        info = self._channels.get(channel) or self.channel(channel)
+        if abs(amplitude) * self.peaks[wf] > info.limit_v * (1 + 1e-9):
+            self._over_limit(info, channel, abs(amplitude) * self.peaks[wf], what)
+        freq = self.freq.get(channel)
+        if freq is None:
+            freq = self.frame_frequency(channel)
+        lo = self._lo.get(info.line)
+        if lo is None:
+            lo = self.lo_frequency(info, channel)
+        f_if = freq - lo
         if abs(f_if) > self.sample_rate_hz / 2:
             raise CompilationError(
                 f"{what} on {channel}: IF {f_if / 1e6:.1f} MHz exceeds the Nyquist frequency",
@@ -306,14 +303,30 @@ class Builder:
             )
         start = self.clock.get(channel, 0)
         entry = [self.step, start, wf, amplitude, self.phase.get(channel, 0.0) + phase, f_if]
-        self.entries.setdefault(info.line, []).append(entry)
+        line = self.entries.get(info.line)
+        if line is None:
+            line = self.entries[info.line] = []
+        line.append(entry)
         self.clock[channel] = start + n
-        self._ops.append(("play", (channel,), n, entry))
+        if self.alap:
+            self._ops.append(("play", (channel,), n, entry))
+
+    def _over_limit(self, info: ChannelInfo, channel: str, peak: float, what: str) -> None:
+        raise CompilationError(
+            f"{what} on {channel}: peak {peak:.4g} V exceeds the limit {info.limit_v:.4g} V of "
+            f"{info.awg}",
+            instrument=info.awg,
+            channel=channel,
+            instruction=what,
+            limit=info.limit_v,
+            value=peak,
+        )
 
     def delay(self, channel: str, n: int) -> None:
         """Idle ``n`` samples on ``channel``."""
         self.clock[channel] = self.clock.get(channel, 0) + n
-        self._ops.append(("delay", (channel,), n, None))
+        if self.alap:
+            self._ops.append(("delay", (channel,), n, None))
 
     def barrier(self, channels: tuple[str, ...]) -> None:
         """Align ``channels`` (every channel used so far when empty)."""
@@ -321,7 +334,8 @@ class Builder:
         t = max((self.clock.get(c, 0) for c in chans), default=0)
         for c in chans:
             self.clock[c] = t
-        self._ops.append(("barrier", chans, 0, None))
+        if self.alap:
+            self._ops.append(("barrier", chans, 0, None))
 
     def shift_phase(self, channel: str, phase: float) -> None:
         """Add ``phase`` (rad) to the frame of ``channel``, kept in (−π, π]."""
@@ -348,7 +362,8 @@ class Builder:
         entry: list[float] = [self.step, start, 0, 0.0, 0.0, f_if]
         self.windows.append((qubit, name, n, entry))
         self.clock[ch] = start + n
-        self._ops.append(("play", (ch,), n, entry))
+        if self.alap:
+            self._ops.append(("play", (ch,), n, entry))
 
     def measure(self, qubit: str, name: str, readout_wf: tuple[int, int], amplitude: float) -> None:
         """Calibrated measurement: barrier over the qubit's channels, readout pulse, window."""
