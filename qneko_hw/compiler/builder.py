@@ -382,6 +382,7 @@ class Builder:
         self.step = -1
         if not self.step_samples.any():
             raise CompilationError("the experiment plays nothing and acquires nothing")
+        self._align_acquisitions()
         lines_by_awg: dict[str, list[LinePlan]] = {}
         readout_awgs: set[str] = set()
         for line_key in sorted(self.entries):
@@ -466,6 +467,40 @@ class Builder:
             frame_phases=self.final_phases,
         )
         return CompiledExperiment(**{**compiled.__dict__, "digest": compiled.sha256()})
+
+    def _align_acquisitions(self) -> None:
+        """Delay each step's content so its first acquisition starts at the same sample.
+
+        A digitizer window is fixed after the trigger, so steps whose measurement comes at a
+        different time (delay or duration sweeps, circuits of different lengths) are padded
+        at their start; windows that still differ between steps are an error.
+        """
+        if self.steps < 2 or not self.windows:
+            return
+        first: dict[int, int] = {}
+        for _, _, _, entry in self.windows:
+            step, start = int(entry[0]), int(entry[1])
+            first[step] = min(first.get(step, start), start)
+        latest = max(first.values())
+        shift = {step: latest - start for step, start in first.items()}
+        for entries in self.entries.values():
+            for e in entries:
+                e[1] += shift.get(int(e[0]), 0)
+        for _, _, _, entry in self.windows:
+            entry[1] += shift.get(int(entry[0]), 0)
+        for step, s in shift.items():
+            self.step_samples[step] += s
+        layout: dict[int, list[tuple[str, int, int]]] = {}
+        for _, name, n, entry in self.windows:
+            layout.setdefault(int(entry[0]), []).append((name, int(entry[1]), n))
+        reference = sorted(layout.get(0, []))
+        for step, windows in layout.items():
+            if sorted(windows) != reference:
+                raise CompilationError(
+                    f"acquisitions of sweep step {step} differ from those of step 0 "
+                    f"({sorted(windows)} vs {reference}); every step must measure alike",
+                    instruction=f"step {step}",
+                )
 
     def _digitizers(self) -> tuple[DigitizerProgram, ...]:
         per_dig: dict[str, list[tuple[str, Demodulator]]] = {}

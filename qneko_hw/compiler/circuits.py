@@ -258,8 +258,22 @@ class _Lowering:
         b.shift_phase(self.drive[j], -pb)
 
 
+def _prepare(circ: QuantumCircuit, state: CalibrationState, names: Sequence[str]) -> QuantumCircuit:
+    if circ.num_qubits > len(names):
+        raise CompilationError(
+            f"the circuit uses {circ.num_qubits} qubits; "
+            f"the chip has {len(names)} ({', '.join(names)})",
+            instruction="circuit",
+            limit=len(names),
+            value=circ.num_qubits,
+        )
+    for q in names[: circ.num_qubits]:
+        state.qubit(q)
+    return _to_native(circ, state, names)
+
+
 def compile_circuit(
-    circuit: QuantumCircuit | str,
+    circuit: QuantumCircuit | str | Sequence[QuantumCircuit | str],
     station: Station,
     state: CalibrationState,
     *,
@@ -273,26 +287,48 @@ def compile_circuit(
     """Compile a circuit (or OpenQASM 3 text) to per-instrument programs; no I/O.
 
     Args:
+        circuit: one circuit, or a list of circuits played one per sweep step (RB
+            sequences, AllXY...); their clbits name the acquisitions, so they must agree.
         sweep: circuit ``Parameter`` → values (all of equal length): one sweep step per
-            value, bound and compiled inside this call.
+            value, bound and compiled inside this call (single circuit only).
 
     Raises:
         CompilationError: malformed OpenQASM 3, a gate that is not native and cannot be
             transpiled, a qubit the chip does not have, an unbound parameter, or a limit.
     """
-    circ = load_circuit(circuit)
     names = list(qubits) if qubits is not None else list(state.qubits)
-    if circ.num_qubits > len(names):
-        raise CompilationError(
-            f"the circuit uses {circ.num_qubits} qubits; "
-            f"the chip has {len(names)} ({', '.join(names)})",
-            instruction="circuit",
-            limit=len(names),
-            value=circ.num_qubits,
+    if isinstance(circuit, str) or not isinstance(circuit, Sequence):
+        circuits = [circuit]
+    else:
+        circuits = list(circuit)
+        if not circuits:
+            raise CompilationError("an empty list of circuits", instruction="circuit")
+        if sweep:
+            raise CompilationError("a list of circuits cannot also have a parameter sweep")
+    natives = [_prepare(load_circuit(c), state, names) for c in circuits]
+    if len(natives) > 1:
+        b = Builder(
+            name,
+            station,
+            state,
+            steps=len(natives),
+            shots=shots,
+            repetition_time_s=repetition_time_s,
+            scheduling=scheduling,
         )
-    for q in names[: circ.num_qubits]:
-        state.qubit(q)
-    circ = _to_native(circ, state, names)
+        lowering = _Lowering(b, state, station, names)
+        for step, native in enumerate(natives):
+            if step:
+                b.begin_step(step)
+            if native.parameters:
+                raise CompilationError(
+                    f"circuit {step} has unbound parameters: "
+                    f"{sorted(p.name for p in native.parameters)}",
+                    instruction="parameters",
+                )
+            lowering.run(native)
+        return b.finish("circuit", np.arange(len(natives), dtype=np.float64))
+    circ = natives[0]
     sweep = dict(sweep or {})
     lengths = {len(v) for v in sweep.values()}
     if len(lengths) > 1:

@@ -165,3 +165,44 @@ def test_alap_delays_short_branch() -> None:
     assert starts["drive:q1"] == [80]
     assert starts["drive:q0"] == [0, 40, 80]
     assert asap.awgs[0].step_samples.tolist() == alap.awgs[0].step_samples.tolist()
+
+
+def test_list_of_circuits_is_one_program_with_aligned_measurements() -> None:
+    circuits = []
+    for n in (1, 4, 9):
+        qc = QuantumCircuit(1, 1)
+        for _ in range(n):
+            qc.sx(0)
+        qc.measure(0, 0)
+        circuits.append(qc)
+    c = compile_circuit(circuits, STATION, STATE)
+    assert c.sweep_values.tolist() == [0.0, 1.0, 2.0]
+    assert c.digitizers[0].demodulators[0].start_samples == 9 * 40
+    drive = next(ln for a in c.awgs for ln in a.lines if ln.name == "drive:q0")
+    ends = {}
+    for e in drive.entries:
+        ends[int(e["step"])] = max(ends.get(int(e["step"]), 0), int(e["start"]) + 40)
+    assert set(ends.values()) == {360}  # each step's gates end where the measurement starts
+
+
+def test_delay_sweep_keeps_the_acquisition_window_fixed() -> None:
+    from qneko_hw.compiler import compile_experiment
+    from qneko_hw.experiment import Delay, Experiment, Measure, Play, Sweep
+    from qneko_hw.pulses import Gaussian
+
+    exp = Experiment(
+        name="t1",
+        instructions=(
+            Play(
+                channel="q0.drive", pulse=Gaussian(amplitude_v=0.2, duration_s=40e-9, sigma_s=10e-9)
+            ),
+            Delay(channel="q0.drive", duration_s=0.0),
+            Measure(qubit="q0", name="m"),
+        ),
+        sweep=Sweep(parameter="duration_s", instruction=1, values=(0.0, 1e-6, 5e-6)),
+        shots=10,
+    )
+    c = compile_experiment(exp, STATION, STATE)
+    assert c.digitizers[0].demodulators[0].start_samples == 5040
+    drive = next(ln for a in c.awgs for ln in a.lines if ln.name == "drive:q0")
+    assert drive.entries["start"].tolist() == [5000, 4000, 0]
