@@ -112,6 +112,13 @@ class QnekoScpiDriver(VisaInstrument):
         with self._io_lock:
             try:
                 return super().ask_raw(cmd)
+            except UnicodeDecodeError as exc:
+                raise InstrumentError(
+                    f"{self.name}: the reply to {cmd!r} is not text: {exc.object[:60]!r}",
+                    instrument=self.name,
+                    command=cmd,
+                    reply=bytes(exc.object[:60]).decode("latin-1"),
+                ) from exc
             except pyvisa.errors.VisaIOError as exc:
                 queued = self._error_after_failure()
                 raise InstrumentError(

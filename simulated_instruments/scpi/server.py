@@ -18,6 +18,8 @@ import logging
 import selectors
 import socket
 import threading
+import time
+from dataclasses import dataclass
 from types import TracebackType
 
 from qneko_hw.simulated_instruments.scpi.blocks import (
@@ -25,14 +27,46 @@ from qneko_hw.simulated_instruments.scpi.blocks import (
     encode_block,
     take_messages,
 )
-from qneko_hw.simulated_instruments.scpi.instrument import ScpiInstrument
+from qneko_hw.simulated_instruments.scpi.instrument import (
+    ERROR_QUEUE_SIZE,
+    ScpiError,
+    ScpiInstrument,
+)
 
-__all__ = ["ScpiServer", "decode_block", "encode_block"]
+__all__ = ["Fault", "ScpiServer", "decode_block", "encode_block"]
 
 logger = logging.getLogger(__name__)
 
 _RECV_BYTES = 1 << 16
 _JOIN_TIMEOUT_S = 5.0
+
+
+@dataclass
+class Fault:
+    """Fault injection for tests: set :attr:`ScpiServer.fault` to one of these.
+
+    Attributes:
+        kind: ``drop`` (close the connection on the next message, unhandled), ``delay``
+            (sleep ``delay_s`` before handling each message), ``garble`` (replace each
+            reply by ``garbage``), ``refuse`` (close new connections at once),
+            ``full_error_queue`` (fill the error queue before each message).
+        count: how many messages (connections for ``refuse``) it applies to; ``None``:
+            until cleared.
+    """
+
+    kind: str
+    delay_s: float = 0.0
+    garbage: bytes = b"\x00#9\xff?!\n"
+    count: int | None = 1
+
+    def take(self) -> bool:
+        """Whether the fault applies now (and count it)."""
+        if self.count is None:
+            return True
+        if self.count <= 0:
+            return False
+        self.count -= 1
+        return True
 
 
 class ScpiServer:
@@ -60,6 +94,7 @@ class ScpiServer:
         self._guard = threading.Lock()
         self._port: int | None = None
         self._serial = 0
+        self.fault: Fault | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -165,6 +200,11 @@ class ScpiServer:
                     self._spawn(conn, peer)
 
     def _spawn(self, conn: socket.socket, peer: tuple[str, int]) -> None:
+        fault = self.fault
+        if fault is not None and fault.kind == "refuse" and fault.take():
+            logger.info("%s: fault: refusing %s:%s", self.instrument.name, *peer)
+            conn.close()
+            return
         conn.setblocking(True)
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with self._guard:
@@ -184,6 +224,24 @@ class ScpiServer:
         logger.debug("%s: client %s:%s connected", self.instrument.name, *peer)
         thread.start()
 
+    def _handle(self, message: bytes) -> bytes | bool | None:
+        """The reply to ``message`` after any injected fault; ``False``: drop the link."""
+        fault = self.fault
+        if fault is None or fault.kind == "refuse" or not fault.take():
+            return self.instrument.execute(message)
+        logger.info("%s: fault %s", self.instrument.name, fault.kind)
+        if fault.kind == "drop":
+            return False
+        if fault.kind == "delay":
+            time.sleep(fault.delay_s)
+        elif fault.kind == "full_error_queue":
+            for _ in range(ERROR_QUEUE_SIZE + 1):
+                self.instrument.push_error(ScpiError(-350, "Queue overflow", "injected"))
+        reply = self.instrument.execute(message)
+        if fault.kind == "garble" and reply is not None:
+            return fault.garbage
+        return reply
+
     def _serve(self, conn: socket.socket) -> None:
         wake = self._wake_r
         assert wake is not None
@@ -201,8 +259,10 @@ class ScpiServer:
                         return
                     buffer += chunk
                     for message in take_messages(buffer):
-                        reply = self.instrument.execute(message)
-                        if reply is not None:
+                        reply = self._handle(message)
+                        if reply is False:
+                            return
+                        if isinstance(reply, bytes):
                             conn.sendall(reply)
         except OSError as exc:
             if not self._stopping.is_set():
