@@ -78,7 +78,9 @@ def up(
     state_dir.mkdir(parents=True, exist_ok=True)
     served = state_dir / "station.yaml"
     served.unlink(missing_ok=True)
-    command = [sys.executable, "-m", "qneko_hw.cli.sim", "serve", "--station", str(station)]
+    # -P: do not put the working directory on sys.path (a source checkout would shadow the
+    # installed package)
+    command = [sys.executable, "-P", "-m", "qneko_hw.cli.sim", "serve", "--station", str(station)]
     command += ["--state-dir", str(state_dir)] + (["--chip", str(chip)] if chip else [])
     log = str(state_dir / "sim.log")
     pid = os.posix_spawn(
