@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
+from qneko_hw.calibrations.discrimination import Discrimination
 from qneko_hw.calibrations.rabi import AmplitudeRabi
 from qneko_hw.calibrations.runner import Routine, RoutineOutcome, run_routine
 
-__all__ = ["AmplitudeRabi", "Routine", "RoutineOutcome", "run_routine"]
+__all__ = ["AmplitudeRabi", "Discrimination", "Routine", "RoutineOutcome", "run_routine"]

@@ -61,7 +61,10 @@ class QubitCalibration(Frozen):
         integration_weights: complex weights per sample as [re, im] pairs, or empty for a box.
         threshold: discrimination threshold on the rotated I axis (V), if calibrated.
         iq_angle_rad: rotation bringing the |0⟩–|1⟩ axis onto I (rad), if calibrated.
-        t1_s, t2_s: measured coherence times (s).
+        t1_s, t2_s: measured coherence times (s): T1 and T2* (Ramsey).
+        t2_echo_s: Hahn-echo coherence time T2E (s), if measured.
+        assignment_fidelity: single-shot assignment fidelity ``1 − ½·[P(1|0) + P(0|1)]``
+            of ``threshold``/``iq_angle_rad`` (dimensionless), if measured.
     """
 
     drive_frequency_hz: CalValue
@@ -78,6 +81,8 @@ class QubitCalibration(Frozen):
     iq_angle_rad: CalValue | None = None
     t1_s: CalValue | None = None
     t2_s: CalValue | None = None
+    t2_echo_s: CalValue | None = None
+    assignment_fidelity: CalValue | None = None
 
 
 class CzCalibration(Frozen):

@@ -1,0 +1,67 @@
+"""Gate pulses of a qubit as the circuit compiler plays them, for pulse-level routines.
+
+``x`` and ``sx`` are the calibrated DRAG pulse (duration, σ, β from the calibration state)
+at the π and π/2 amplitudes (V at the AWG output); a rotation about Y is the same pulse
+with phase π/2 (rad).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from qneko_hw.compiler.traits import awg_traits
+from qneko_hw.config.calibration import QubitCalibration
+from qneko_hw.config.station import Station
+from qneko_hw.errors import CalibrationError
+from qneko_hw.pulses import Arbitrary, Drag, pulse_shape
+
+__all__ = ["drive_limit_v", "gate_pulse", "pulse_train"]
+
+
+def gate_pulse(cal: QubitCalibration, amplitude_v: float, phase_rad: float = 0.0) -> Drag:
+    """The calibrated single-qubit gate pulse at ``amplitude_v`` (V) and ``phase_rad`` (rad)."""
+    return Drag(
+        amplitude_v=amplitude_v,
+        duration_s=cal.pulse_duration_s.value,
+        sigma_s=cal.pulse_sigma_s.value,
+        beta_s=cal.drag_beta_s.value,
+        phase_rad=phase_rad,
+    )
+
+
+def drive_limit_v(station: Station, qubit: str, routine: str) -> float:
+    """Largest amplitude (V) the AWG of ``qubit``'s drive line may play."""
+    line = station.drive.get(qubit)
+    if line is None:
+        raise CalibrationError(f"{qubit} has no drive line", qubit=qubit, routine=routine)
+    awg = station.instruments[line.awg]
+    limit = awg_traits(awg.model).max_amplitude_v
+    if awg.limits.max_amplitude_v is not None:
+        limit = min(limit, awg.limits.max_amplitude_v)
+    return limit
+
+
+def pulse_train(
+    cal: QubitCalibration, count: int, dt_s: float, phases_rad: tuple[float, ...] = (0.0,)
+) -> tuple[Arbitrary, float]:
+    """``count`` back-to-back gate pulses as one arbitrary waveform, and its amplitude scale.
+
+    Pulse ``j`` has phase ``phases_rad[j % len(phases_rad)]``. Played with
+    ``amplitude_v = scale × gate amplitude`` the train equals ``count`` plays of the gate;
+    truncating its duration to ``m`` pulse lengths (a duration sweep) plays the first ``m``.
+    ``dt_s`` is the AWG sample period (s).
+    """
+    n = round(cal.pulse_duration_s.value / dt_s)
+    unit = pulse_shape(gate_pulse(cal, 1.0), n, dt_s)
+    phases = np.resize(np.asarray(phases_rad, dtype=np.float64), count)
+    samples = (np.exp(1j * phases)[:, None] * unit[None, :]).ravel()
+    peak = float(np.abs(samples).max())
+    samples = samples / peak
+    return (
+        Arbitrary(
+            amplitude_v=0.0,
+            duration_s=count * n * dt_s,
+            samples=tuple((float(z.real), float(z.imag)) for z in samples),
+        ),
+        1.0 / peak,
+    )
