@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import re
-import socket
 import threading
 from collections.abc import Callable
 from types import TracebackType
@@ -20,6 +19,7 @@ from typing import Any, Self, TypeVar
 
 import pyvisa.errors
 
+from qneko_hw.drivers.reconnect import ReconnectPolicy, prepare_socket, run_with_reconnect
 from qneko_hw.drivers.roles import SafetyLimits
 from qneko_hw.errors import InstrumentError, QnekoError
 
@@ -33,18 +33,10 @@ T = TypeVar("T")
 
 
 def set_nodelay(instrument: Any) -> None:
-    """Send each command at once (TCP_NODELAY) on a QCoDeS VISA instrument's socket.
-
-    Without it, a write split by the VISA layer waits for the peer's delayed ACK (about
-    40 ms on Linux). Does nothing on other resources or VISA backends.
-    """
-    handle = instrument.visa_handle
-    if "SOCKET" not in str(handle.resource_name).upper():
-        return
-    session = getattr(handle.visalib, "sessions", {}).get(handle.session)
-    sock = getattr(session, "interface", None)
-    if isinstance(sock, socket.socket):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    """Send each command at once (TCP_NODELAY) on a QCoDeS VISA instrument's socket, and
+    make a closed connection raise at once (see :func:`~qneko_hw.drivers.reconnect.prepare_socket`).
+    Does nothing on other resources or VISA backends."""
+    prepare_socket(instrument.visa_handle)
 
 
 def read_error_queue(name: str, ask: Callable[[str], str], command: str) -> None:
@@ -84,21 +76,39 @@ class QcodesAdapter:
         name: instrument name (the station's), used in errors and logs.
         driver: the connected QCoDeS instrument.
         limits: safety limits; ``None``: no limits.
+        reconnect: how to reconnect a lost connection; the driver call that found the
+            connection lost is run again on the new connection.
     """
 
-    def __init__(self, name: str, driver: Any, limits: SafetyLimits | None) -> None:
+    def __init__(
+        self,
+        name: str,
+        driver: Any,
+        limits: SafetyLimits | None,
+        reconnect: ReconnectPolicy | None = None,
+    ) -> None:
         self.name = name
         self.driver = driver
         self.limits = limits if limits is not None else SafetyLimits()
+        self.reconnect = reconnect if reconnect is not None else ReconnectPolicy()
+        self.reconnect_count = 0
         self.lock = threading.RLock()
         set_nodelay(driver)
 
     def call(self, command: str, action: Callable[[], T]) -> T:
         """Run ``action`` (one driver call, described by ``command``) under the lock;
-        a QCoDeS validation or VISA failure becomes :class:`InstrumentError`."""
+        a QCoDeS validation or VISA failure becomes :class:`InstrumentError`; a lost
+        connection is reopened and ``action`` run again (bounded retries)."""
         with self.lock:
             try:
-                return action()
+                return run_with_reconnect(
+                    self.driver,
+                    self.name,
+                    command,
+                    action,
+                    self.reconnect,
+                    on_reconnect=self._reconnected,
+                )
             except QnekoError:
                 raise
             except pyvisa.errors.VisaIOError as exc:
@@ -114,6 +124,22 @@ class QcodesAdapter:
                     command=command,
                     reply=str(exc),
                 ) from exc
+
+    def _reconnected(self) -> None:
+        self.reconnect_count += 1
+
+    def call_checked(self, command: str, action: Callable[[], object]) -> None:
+        """Run ``action`` (a setting) with :meth:`call`, then read the error queue; if the
+        connection was lost in between, the setting may not have been executed, so it is
+        run again (settings are idempotent) and checked again."""
+        with self.lock:
+            before = self.reconnect_count
+            self.call(command, action)
+            self.check_errors(command)
+            if self.reconnect_count != before:
+                logger.warning("%s: re-sending %r after reconnecting", self.name, command)
+                self.call(command, action)
+                self.check_errors(command)
 
     def check_errors(self, command: str) -> None:
         """Read the error queue; raise :class:`InstrumentError` if it holds errors."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from qneko_hw.drivers.qcodes_adapter import QcodesAdapter
+from qneko_hw.drivers.reconnect import ReconnectPolicy
 from qneko_hw.drivers.roles import SafetyLimits
 from qneko_hw.errors import SafetyLimitError
 
@@ -28,6 +29,7 @@ class RsSgs100aSource(QcodesAdapter):
         limits: safety limits (``max_power_dbm``); ``None``: no limits.
         visalib: PyVISA backend, ``"@py"`` (pyvisa-py) by default.
         timeout: VISA timeout (s).
+        reconnect: how to reconnect a lost connection (bounded retries with backoff).
     """
 
     def __init__(
@@ -38,17 +40,16 @@ class RsSgs100aSource(QcodesAdapter):
         *,
         visalib: str | None = "@py",
         timeout: float = 5.0,
+        reconnect: ReconnectPolicy | None = None,
     ) -> None:
         from qcodes.instrument_drivers.rohde_schwarz import RohdeSchwarzSGS100A
 
         driver = RohdeSchwarzSGS100A(name, address, visalib=visalib, timeout=timeout)
-        super().__init__(name, driver, limits)
+        super().__init__(name, driver, limits, reconnect)
 
     def set_frequency(self, hz: float) -> None:
         """Set the output frequency (Hz)."""
-        with self.lock:
-            self.call(f"SOUR:FREQ {hz}", lambda: self.driver.frequency(float(hz)))
-            self.check_errors(f"SOUR:FREQ {hz}")
+        self.call_checked(f"SOUR:FREQ {hz}", lambda: self.driver.frequency(float(hz)))
 
     def set_power(self, dbm: float) -> None:
         """Set the output power (dBm).
@@ -65,12 +66,8 @@ class RsSgs100aSource(QcodesAdapter):
                 limit=limit,
                 value=float(dbm),
             )
-        with self.lock:
-            self.call(f"SOUR:POW {dbm}", lambda: self.driver.power(float(dbm)))
-            self.check_errors(f"SOUR:POW {dbm}")
+        self.call_checked(f"SOUR:POW {dbm}", lambda: self.driver.power(float(dbm)))
 
     def set_output(self, on: bool) -> None:
         """Switch the RF output on or off."""
-        with self.lock:
-            self.call(f":OUTP:STAT {int(on)}", lambda: self.driver.status(bool(on)))
-            self.check_errors(f":OUTP:STAT {int(on)}")
+        self.call_checked(f":OUTP:STAT {int(on)}", lambda: self.driver.status(bool(on)))

@@ -4,7 +4,10 @@ Every write and query of one driver instance runs under one re-entrant lock, so 
 never interleave their commands and replies (QCoDeS issue #327); a compound operation
 (write, then ``SYST:ERR?``) holds the lock throughout. A reply that cannot be parsed, a
 timeout and an error reported by the instrument all raise :class:`InstrumentError` naming
-the instrument, the command and the raw reply.
+the instrument, the command and the raw reply. A lost connection (the instrument closed
+it, or was restarted) is reopened with bounded retries and backoff
+(:mod:`qneko_hw.drivers.reconnect`); :meth:`write_checked` re-sends its command if the
+connection dropped before its error check.
 
 Unlike the rest of QNeko-HW, a QCoDeS instrument connects in its constructor (that is the
 QCoDeS convention); :meth:`close` disconnects, and the drivers are context managers.
@@ -14,16 +17,17 @@ from __future__ import annotations
 
 import logging
 import re
-import socket
 import threading
+from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Self, cast
+from typing import Any, Self, TypeVar, cast
 
 import numpy as np
 import pyvisa.errors
 from numpy.typing import NDArray
 from qcodes.instrument import VisaInstrument
 
+from qneko_hw.drivers.reconnect import ReconnectPolicy, prepare_socket, run_with_reconnect
 from qneko_hw.drivers.roles import SafetyLimits
 from qneko_hw.errors import InstrumentError
 
@@ -33,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 _ERROR_REPLY = re.compile(r'\s*([+-]?\d+)\s*,\s*"(.*)"\s*')
 _MAX_DRAIN = 64
+T = TypeVar("T")
 
 
 class QnekoScpiDriver(VisaInstrument):
@@ -43,6 +48,7 @@ class QnekoScpiDriver(VisaInstrument):
         address: VISA resource, e.g. ``TCPIP::127.0.0.1::5025::SOCKET``.
         limits: safety limits, checked before anything is written; ``None``: no limits.
         visalib: PyVISA backend; ``"@py"`` (pyvisa-py) by default.
+        reconnect: how to reconnect a lost connection (bounded retries with backoff).
         kwargs: passed to :class:`qcodes.instrument.VisaInstrument` (``timeout`` in s, ...).
     """
 
@@ -56,31 +62,26 @@ class QnekoScpiDriver(VisaInstrument):
         *,
         limits: SafetyLimits | None = None,
         visalib: str | None = "@py",
+        reconnect: ReconnectPolicy | None = None,
         **kwargs: Any,
     ) -> None:
         self._io_lock = threading.RLock()
+        self.reconnect = reconnect if reconnect is not None else ReconnectPolicy()
+        self.reconnect_count = 0
         self.limits = limits if limits is not None else SafetyLimits()
         kwargs.setdefault("device_clear", False)
         super().__init__(name, address, visalib=visalib, **kwargs)
-        self._disable_nagle()
+        prepare_socket(self.visa_handle)
 
-    def _disable_nagle(self) -> None:
-        """Send each command at once (TCP_NODELAY) on socket resources.
+    def _io(self, command: str, action: Callable[[], T]) -> T:
+        """Run one wire operation under the lock, reconnecting if the connection is lost."""
+        with self._io_lock:
+            return run_with_reconnect(
+                self, self.name, command, action, self.reconnect, on_reconnect=self._count_reconnect
+            )
 
-        Without it, a write split by the VISA layer waits for the peer's delayed ACK
-        (about 40 ms on Linux) before the rest goes out, so every query takes 40 ms.
-        """
-        if "SOCKET" not in str(self.visa_handle.resource_name).upper():
-            return
-        # pyvisa-py 0.8 registers VI_ATTR_TCPIP_NODELAY with the generic setter, which
-        # refuses it, so set the option on the session's socket directly where we can.
-        handle = self.visa_handle
-        session = getattr(handle.visalib, "sessions", {}).get(handle.session)
-        sock = getattr(session, "interface", None)
-        if isinstance(sock, socket.socket):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        else:  # pragma: no cover - other VISA backends
-            logger.debug("%s: cannot set TCP_NODELAY on this VISA backend", self.name)
+    def _count_reconnect(self) -> None:
+        self.reconnect_count += 1
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -101,7 +102,7 @@ class QnekoScpiDriver(VisaInstrument):
         """Write ``cmd`` under the driver lock; VISA errors become InstrumentError."""
         with self._io_lock:
             try:
-                super().write_raw(cmd)
+                self._io(cmd, lambda: super(QnekoScpiDriver, self).write_raw(cmd))
             except pyvisa.errors.VisaIOError as exc:
                 raise InstrumentError(
                     f"{self.name}: writing {cmd!r} failed: {exc}", instrument=self.name, command=cmd
@@ -111,7 +112,7 @@ class QnekoScpiDriver(VisaInstrument):
         """Query ``cmd`` under the driver lock; a timeout names the instrument's error."""
         with self._io_lock:
             try:
-                return super().ask_raw(cmd)
+                return self._io(cmd, lambda: super(QnekoScpiDriver, self).ask_raw(cmd))
             except UnicodeDecodeError as exc:
                 raise InstrumentError(
                     f"{self.name}: the reply to {cmd!r} is not text: {exc.object[:60]!r}",
@@ -132,14 +133,17 @@ class QnekoScpiDriver(VisaInstrument):
     def _error_after_failure(self) -> str | None:
         try:
             return str(super().ask_raw("SYST:ERR?")).strip()
-        except pyvisa.errors.VisaIOError:
+        except (pyvisa.errors.VisaIOError, OSError):
             return None
 
     def write_bytes(self, message: bytes) -> None:
         """Write raw bytes (e.g. a command with a binary block); a newline is appended."""
         with self._io_lock:
             try:
-                self.visa_handle.write_raw(message + b"\n")
+                self._io(
+                    message[:60].decode("latin-1"),
+                    lambda: self.visa_handle.write_raw(message + b"\n"),
+                )
             except pyvisa.errors.VisaIOError as exc:
                 raise InstrumentError(
                     f"{self.name}: writing {message[:60]!r} failed: {exc}",
@@ -157,8 +161,11 @@ class QnekoScpiDriver(VisaInstrument):
         """Query ``cmd`` whose reply is one definite-length block; its payload."""
         with self._io_lock:
             try:
-                values = self.visa_handle.query_binary_values(
-                    cmd, datatype="B", container=cast(Any, np.array), expect_termination=True
+                values = self._io(
+                    cmd,
+                    lambda: self.visa_handle.query_binary_values(
+                        cmd, datatype="B", container=cast(Any, np.array), expect_termination=True
+                    ),
                 )
                 data: NDArray[np.uint8] = np.asarray(values, dtype=np.uint8)
             except pyvisa.errors.VisaIOError as exc:
@@ -212,8 +219,15 @@ class QnekoScpiDriver(VisaInstrument):
     def write_checked(self, cmd: str) -> None:
         """Write ``cmd`` and check the error queue."""
         with self._io_lock:
+            before = self.reconnect_count
             self.write(cmd)
             self.check_errors(cmd)
+            if self.reconnect_count != before:
+                # the connection dropped after the write: it may not have been executed;
+                # settings are idempotent, so send it again on the new connection
+                logger.warning("%s: re-sending %r after reconnecting", self.name, cmd)
+                self.write(cmd)
+                self.check_errors(cmd)
 
     def _parse_error(self, cmd: str, reply: str, kind: str) -> InstrumentError:
         return InstrumentError(
