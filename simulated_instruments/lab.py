@@ -162,8 +162,11 @@ class SimulatedLab:
         """(envelope at chip (V), LO frequency (Hz), dt (s)) of a line at a sequence step."""
         awg: AwgTwin | Awg5208Twin = self.twins[line.awg]
         lo: LoTwin | Sgs100aTwin = self.twins[line.lo]
-        i_v = np.asarray(awg.step_samples(step, line.channel_i), dtype=np.float64)
-        q_v = np.asarray(awg.step_samples(step, line.channel_q), dtype=np.float64)
+        if awg.running:
+            i_v = np.asarray(awg.step_samples(step, line.channel_i), dtype=np.float64)
+            q_v = np.asarray(awg.step_samples(step, line.channel_q), dtype=np.float64)
+        else:  # a stopped AWG plays nothing, whatever program it still holds
+            i_v = q_v = np.zeros(0, dtype=np.float64)
         n = max(i_v.size, q_v.size)
         i_v = np.pad(i_v, (0, n - i_v.size))
         q_v = np.pad(q_v, (0, n - q_v.size))

@@ -36,6 +36,7 @@ __all__ = ["Builder", "ChannelInfo"]
 
 _TWO_PI = 2 * math.pi
 _GRID_TOLERANCE = 1e-6
+_MAX_SAMPLES = 2**31 - 1  # no instrument holds more in one step
 
 
 @dataclass(frozen=True)
@@ -76,8 +77,9 @@ class Builder:
         if scheduling not in ("asap", "alap"):
             raise CompilationError(f"unknown scheduling '{scheduling}' (asap or alap)")
         self.alap = scheduling == "alap"
-        awgs = {ln.awg for ln in (*station.drive.values(), *station.readout.values())}
-        awgs |= {fl.awg for fl in station.flux.values()}
+        awgs = {d.awg for d in station.drive.values()}
+        awgs |= {r.awg for r in station.readout.values()}
+        awgs |= {f.awg for f in station.flux.values()}
         rates = {awg_traits(station.instruments[awg].model).sample_rate_hz for awg in awgs}
         if len(rates) > 1:
             raise CompilationError(
@@ -106,6 +108,7 @@ class Builder:
             self.end_step()
         self.step = step
         self.clock: dict[str, int] = {}
+        self._floor = 0  # where a channel first used after a full barrier starts
         self.phase: dict[str, float] = {}
         self.freq: dict[str, float] = {}
         self._ops: list[tuple[str, tuple[str, ...], int, list[float] | None]] = []
@@ -124,14 +127,19 @@ class Builder:
 
     def _alap(self, total: int) -> None:
         rev: dict[str, int] = {}
+        floor = 0
         for kind, chans, n, ref in reversed(self._ops):
             if kind == "barrier":
-                t = max((rev.get(c, 0) for c in chans), default=0)
+                every = not chans
+                chans = tuple(rev) if every else chans
+                t = max((rev.get(c, floor) for c in chans), default=floor)
                 for c in chans:
                     rev[c] = t
+                if every:
+                    floor = t
                 continue
             c = chans[0]
-            end = rev.get(c, 0) + n
+            end = rev.get(c, floor) + n
             rev[c] = end
             if ref is not None:
                 ref[1] = total - end
@@ -247,8 +255,16 @@ class Builder:
     def samples(self, duration_s: float, what: str) -> int:
         """Duration (s) → whole number of samples, or a CompilationError."""
         n = duration_s / self.dt
+        if not math.isfinite(n) or n < 0 or n > _MAX_SAMPLES:
+            raise CompilationError(
+                f"{what}: duration {duration_s!r} s is not a finite, non-negative duration "
+                f"of at most {_MAX_SAMPLES} samples",
+                instruction=what,
+                limit=_MAX_SAMPLES * self.dt,
+                value=duration_s,
+            )
         k = round(n)
-        if abs(n - k) > _GRID_TOLERANCE or not math.isfinite(n):
+        if abs(n - k) > _GRID_TOLERANCE:
             raise CompilationError(
                 f"{what}: duration {duration_s:g} s is not a whole number of samples "
                 f"of {self.dt:g} s",
@@ -265,6 +281,8 @@ class Builder:
         if hit is not None:
             return hit
         n = self.samples(pulse.duration_s, what)
+        if n == 0:
+            raise CompilationError(f"{what}: a pulse of zero samples", instruction=what, value=0)
         shape = pulse_shape(pulse, n, self.dt)
         digest = hashlib.sha256(shape.tobytes()).hexdigest()
         idx = self._by_hash.get(digest)
@@ -301,7 +319,7 @@ class Builder:
                 limit=self.sample_rate_hz / 2,
                 value=f_if,
             )
-        start = self.clock.get(channel, 0)
+        start = self.clock.get(channel, self._floor)
         entry = [self.step, start, wf, amplitude, self.phase.get(channel, 0.0) + phase, f_if]
         line = self.entries.get(info.line)
         if line is None:
@@ -324,21 +342,34 @@ class Builder:
 
     def delay(self, channel: str, n: int) -> None:
         """Idle ``n`` samples on ``channel``."""
-        self.clock[channel] = self.clock.get(channel, 0) + n
+        if n < 0:
+            raise CompilationError(
+                f"negative delay of {n} samples on {channel}", channel=channel, value=n
+            )
+        self.clock[channel] = self.clock.get(channel, self._floor) + n
         if self.alap:
             self._ops.append(("delay", (channel,), n, None))
 
     def barrier(self, channels: tuple[str, ...]) -> None:
-        """Align ``channels`` (every channel used so far when empty)."""
+        """Align ``channels``; when empty, every channel of the experiment (a channel first
+        used later starts no earlier than this barrier)."""
         chans = channels or tuple(self.clock)
-        t = max((self.clock.get(c, 0) for c in chans), default=0)
+        t = max((self.clock.get(c, self._floor) for c in chans), default=self._floor)
         for c in chans:
             self.clock[c] = t
+        if not channels:
+            self._floor = t
         if self.alap:
-            self._ops.append(("barrier", chans, 0, None))
+            self._ops.append(("barrier", channels, 0, None))
 
     def shift_phase(self, channel: str, phase: float) -> None:
         """Add ``phase`` (rad) to the frame of ``channel``, kept in (−π, π]."""
+        if not math.isfinite(phase):
+            raise CompilationError(
+                f"phase shift of {phase!r} rad on {channel} is not finite",
+                channel=channel,
+                value=phase,
+            )
         p = math.remainder(self.phase.get(channel, 0.0) + phase, _TWO_PI)
         self.phase[channel] = p
 
@@ -355,7 +386,7 @@ class Builder:
         """An acquisition window of ``n`` samples on ``qubit``'s readout, into ``name``."""
         ch = f"{qubit}.acquire"
         info = self.channel(f"{qubit}.readout")
-        start = self.clock.get(ch, 0)
+        start = self.clock.get(ch, self._floor)
         f_if = self.frame_frequency(f"{qubit}.readout") - self.lo_frequency(
             info, f"{qubit}.readout"
         )

@@ -13,6 +13,7 @@ Circuit qubit ``i`` is the ``i``-th qubit of the calibration state (or of ``qubi
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -296,6 +297,13 @@ def compile_circuit(
         CompilationError: malformed OpenQASM 3, a gate that is not native and cannot be
             transpiled, a qubit the chip does not have, an unbound parameter, or a limit.
     """
+    if not 1 <= shots <= 10_000_000:
+        raise CompilationError(f"shots must be 1 ... 10^7, got {shots}", value=shots)
+    if not (math.isfinite(repetition_time_s) and 0 < repetition_time_s <= 10.0):
+        raise CompilationError(
+            f"repetition_time_s must be in (0, 10] s, got {repetition_time_s!r}",
+            value=repetition_time_s,
+        )
     names = list(qubits) if qubits is not None else list(state.qubits)
     if isinstance(circuit, str) or not isinstance(circuit, Sequence):
         circuits = [circuit]
