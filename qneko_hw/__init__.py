@@ -13,6 +13,7 @@ from qneko_hw.errors import (
     InstrumentError,
     QnekoError,
     SafetyLimitError,
+    StoreError,
 )
 
 __version__ = "0.1.0"
@@ -24,5 +25,6 @@ __all__ = [
     "InstrumentError",
     "QnekoError",
     "SafetyLimitError",
+    "StoreError",
     "__version__",
 ]

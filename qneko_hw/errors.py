@@ -16,6 +16,7 @@ __all__ = [
     "InstrumentError",
     "QnekoError",
     "SafetyLimitError",
+    "StoreError",
 ]
 
 
@@ -130,6 +131,24 @@ class SafetyLimitError(InstrumentError):
         self.parameter = parameter
         self.limit = limit
         self.value = value
+
+
+class StoreError(QnekoError):
+    """The calibration store cannot do what was asked (missing or corrupt file, no such version).
+
+    Attributes:
+        path: the store's database file, version: the version concerned, if any.
+    """
+
+    def __init__(
+        self, message: str, *, path: str | None = None, version: int | None = None
+    ) -> None:
+        where = ", ".join(
+            p for p in (path, f"version {version}" if version is not None else None) if p
+        )
+        super().__init__(f"{where}: {message}" if where else message, path=path, version=version)
+        self.path = path
+        self.version = version
 
 
 class CalibrationError(QnekoError):

@@ -10,8 +10,9 @@ from qneko_hw.config.calibration import CalibrationState
 from qneko_hw.config.chip import Chip, random_chip
 from qneko_hw.config.station import Station, default_station
 from qneko_hw.errors import ConfigError
+from qneko_hw.store import DEFAULT_DB_NAME, Store
 
-__all__ = ["builtin_chip", "builtin_station", "run_calibrate"]
+__all__ = ["builtin_chip", "builtin_station", "run_calibrate", "start_state"]
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,26 @@ def builtin_station(chip: Chip) -> Station:
     for q, spec in chip.qubits.items():
         feeds.setdefault(chip.resonators[spec.resonator].feedline, []).append(q)
     return default_station(feeds)
+
+
+def start_state(store: Store, legacy_json: Path, design: CalibrationState) -> CalibrationState:
+    """The store's current state; an empty store first gets version 1.
+
+    Version 1 is ``legacy_json`` (a ``calibration.json`` written before the store
+    existed) when that file exists, else ``design`` (the design values).
+    """
+    state = store.current()
+    if state is not None:
+        return state
+    if legacy_json.exists():
+        state, message = CalibrationState.load(legacy_json), f"imported from {legacy_json.name}"
+    else:
+        state, message = design, "design values"
+    return state.model_copy(update={"version": store.commit(state, message)})
+
+
+def _content(state: CalibrationState) -> dict[str, object]:
+    return state.model_dump(exclude={"version"})
 
 
 def run_calibrate(
@@ -61,9 +82,6 @@ def run_calibrate(
             )
     out.mkdir(parents=True, exist_ok=True)
     state_path = out / "calibration.json"
-    state = (
-        CalibrationState.load(state_path) if state_path.exists() else design_state(chip, station)
-    )
     routine = AmplitudeRabi(shots=shots)
     failures: dict[str, str] = {}
     results = {}
@@ -76,6 +94,8 @@ def run_calibrate(
             source=str(station_path) if station_path else None,
         )
     with ExitStack() as stack:
+        store = stack.enter_context(Store(out / DEFAULT_DB_NAME, create=True))
+        state = start_state(store, state_path, design_state(chip, station))
         if simulated == {True}:
             lab = stack.enter_context(SimulatedLab(chip, station))
             station = lab.station
@@ -107,7 +127,10 @@ def run_calibrate(
                 results[q] = outcome
                 if outcome.error is not None:
                     failures[q] = str(outcome.error)
-                state = outcome.state
+                if _content(outcome.state) != _content(state):
+                    msg = f"{routine.name} {q} {outcome.run_id}"
+                    version = store.commit(outcome.state, msg, author=routine.name)
+                    state = outcome.state.model_copy(update={"version": version})
                 state.save(state_path)
                 progress.advance(task)
     table = Table(title=f"Calibration of {chip.name}")
@@ -125,7 +148,10 @@ def run_calibrate(
             oc.run_file.name,
         )
     console.print(table)
-    console.print(f"calibration written to [bold]{state_path}[/]")
+    console.print(
+        f"calibration written to [bold]{state_path}[/] (version {state.version} "
+        f"in {out / DEFAULT_DB_NAME})"
+    )
     for q, why in failures.items():
         console.print(f"[red]{q} not calibrated:[/] {why}")
     return 1 if failures else 0

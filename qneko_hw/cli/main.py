@@ -30,6 +30,9 @@ app.add_typer(chip_app, name="chip")
 from qneko_hw.cli.sim import sim_app  # noqa: E402
 
 app.add_typer(sim_app, name="sim")
+from qneko_hw.cli.state import state_app  # noqa: E402
+
+app.add_typer(state_app, name="state")
 
 BUILTIN_CHIP_SEED = 2026
 BUILTIN_QUBITS = 4
