@@ -128,17 +128,17 @@ class Builder:
     def _alap(self, total: int) -> None:
         rev: dict[str, int] = {}
         floor = 0
-        for kind, chans, n, ref in reversed(self._ops):
+        for kind, listed, n, ref in reversed(self._ops):
             if kind == "barrier":
-                every = not chans
-                chans = tuple(rev) if every else chans
+                every = not listed
+                chans = tuple(rev) if every else listed
                 t = max((rev.get(c, floor) for c in chans), default=floor)
                 for c in chans:
                     rev[c] = t
                 if every:
                     floor = t
                 continue
-            c = chans[0]
+            c = listed[0]
             end = rev.get(c, floor) + n
             rev[c] = end
             if ref is not None:
