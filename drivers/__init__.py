@@ -7,6 +7,13 @@ roles does not import qcodes.
 
 from __future__ import annotations
 
-from qneko_hw.drivers.roles import AWG, DemodulatorConfig, Digitizer, LOSource, SafetyLimits
+from qneko_hw.drivers.roles import (
+    AWG,
+    DCSource,
+    DemodulatorConfig,
+    Digitizer,
+    LOSource,
+    SafetyLimits,
+)
 
-__all__ = ["AWG", "DemodulatorConfig", "Digitizer", "LOSource", "SafetyLimits"]
+__all__ = ["AWG", "DCSource", "DemodulatorConfig", "Digitizer", "LOSource", "SafetyLimits"]

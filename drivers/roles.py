@@ -1,4 +1,5 @@
-"""Instrument roles: what the executor needs from an LO source, an AWG and a digitizer.
+"""Instrument roles: what the executor needs from an LO source, an AWG, a digitizer and a
+DC source.
 
 The roles are :class:`typing.Protocol` classes, so any driver (ours, or an adapter of a
 QCoDeS driver) that has the methods fills the role; ``isinstance`` works on them.
@@ -15,7 +16,7 @@ from numpy.typing import NDArray
 
 from qneko_hw.compiler.programs import Demodulator
 
-__all__ = ["AWG", "DemodulatorConfig", "Digitizer", "LOSource", "SafetyLimits"]
+__all__ = ["AWG", "DCSource", "DemodulatorConfig", "Digitizer", "LOSource", "SafetyLimits"]
 
 
 @dataclass(frozen=True)
@@ -110,3 +111,17 @@ class Digitizer(Protocol):
 
     def fetch(self) -> NDArray[np.complex64]:
         """The IQ points, complex64 of shape (steps, shots, demodulators)."""
+
+
+@runtime_checkable
+class DCSource(Protocol):
+    """A DC voltage source (e.g. flux bias), ramped at no more than the station's rate."""
+
+    def set_voltage(self, v: float) -> None:
+        """Go to ``v`` (V); refused above the voltage limit, ramped at the rate limit."""
+
+    def voltage(self) -> float:
+        """The output level (V)."""
+
+    def set_output(self, on: bool) -> None:
+        """Switch the output on or off."""

@@ -39,6 +39,10 @@ def driver_class(model: str) -> type[Any]:
         from qneko_hw.drivers.tek_awg5208 import TekAwg5208
 
         return TekAwg5208
+    if model == "yokogawa_gs200":
+        from qneko_hw.drivers.yokogawa_gs200 import YokogawaGs200Source
+
+        return YokogawaGs200Source
     raise InstrumentError(f"no driver for instrument model '{model}'", instrument=model)
 
 

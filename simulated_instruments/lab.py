@@ -38,6 +38,7 @@ from qneko_hw.simulated_instruments.physics import transmon
 from qneko_hw.simulated_instruments.rs_sgs100a_twin import Sgs100aTwin
 from qneko_hw.simulated_instruments.scpi.server import ScpiServer
 from qneko_hw.simulated_instruments.tek_awg5208_twin import Awg5208Twin
+from qneko_hw.simulated_instruments.yokogawa_gs200_twin import Gs200Twin
 
 __all__ = ["SimulatedLab"]
 
@@ -49,6 +50,7 @@ _TWINS: dict[str, type[Any]] = {
     "qneko_dig2": DigitizerTwin,
     "rs_sgs100a": Sgs100aTwin,
     "tek_awg5208": Awg5208Twin,
+    "yokogawa_gs200": Gs200Twin,
 }
 
 

@@ -35,6 +35,7 @@ QCODES_CLASSES = {
     "qneko_dig2": "qneko_hw.drivers.qneko_dig2.QnekoDIG2",
     "rs_sgs100a": "qcodes.instrument_drivers.rohde_schwarz.RohdeSchwarzSGS100A",
     "tek_awg5208": "qcodes.instrument_drivers.tektronix.TektronixAWG5208",
+    "yokogawa_gs200": "qcodes.instrument_drivers.yokogawa.YokogawaGS200",
 }
 
 StateDir = Annotated[Path, typer.Option(help="Folder for the pid, log and station files.")]

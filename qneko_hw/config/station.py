@@ -24,7 +24,14 @@ __all__ = [
     "default_station",
 ]
 
-InstrumentModel = Literal["qneko_sg1", "qneko_awg4", "qneko_dig2", "rs_sgs100a", "tek_awg5208"]
+InstrumentModel = Literal[
+    "qneko_sg1",
+    "qneko_awg4",
+    "qneko_dig2",
+    "rs_sgs100a",
+    "tek_awg5208",
+    "yokogawa_gs200",
+]
 # Models that fill the role of a QNeko model in the wiring (an SGS100A is an LO source).
 _ROLE_OF_MODEL = {"rs_sgs100a": "qneko_sg1", "tek_awg5208": "qneko_awg4"}
 Channel = Annotated[int, Field(ge=1, le=64)]
