@@ -68,6 +68,14 @@ def render_line(
         1j * (entries["phase"] - 2 * math.pi * freqs * starts * tpl.dt)
     )
     # group entries by (waveform, IF): each group shares one modulated template
+    wfs = entries["waveform"]
+    if bool(np.all(freqs == freqs[0])) and bool(np.all(wfs == wfs[0])):
+        t = tpl.get(int(wfs[0]), float(freqs[0]))
+        if bool(np.all(np.diff(starts) == t.size)):
+            first = int(starts[0])
+            rows = z[first : first + starts.size * t.size].reshape(starts.size, -1)
+            np.multiply(coeff[:, None], t[None, :], out=rows)
+            return z
     f_values, f_index = np.unique(freqs, return_inverse=True)
     key = entries["waveform"].astype(np.int64) * f_values.size + f_index.reshape(-1)
     group_keys, group = np.unique(key, return_inverse=True)
@@ -77,6 +85,18 @@ def render_line(
     ]
     sizes = np.array([b.size for b in bank_parts], dtype=np.int64)
     lens = sizes[group]
+    uniform = bool(np.all(lens == lens[0]))
+    if uniform and bool(np.all(starts[1:] == starts[:-1] + lens[:-1])):
+        # back-to-back entries of one length (a gate sequence): rows of outer products
+        first = int(starts[0])
+        rows = z[first : first + starts.size * int(lens[0])].reshape(starts.size, -1)
+        if len(bank_parts) == 1:
+            np.multiply(coeff[:, None], bank_parts[0][None, :], out=rows)
+        else:
+            for g, t in enumerate(bank_parts):
+                sel = group == g
+                rows[sel] = coeff[sel, None] * t[None, :]
+        return z
     if starts.size < 2 or bool(np.all(starts[1:] >= starts[:-1] + lens[:-1])):
         # entries sorted and disjoint: one gather and one scatter over all their samples
         bank = np.concatenate(bank_parts)
