@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from qneko_hw.drivers.roles import (
     AWG,
+    VNA,
     DCSource,
     DemodulatorConfig,
     Digitizer,
@@ -16,4 +17,12 @@ from qneko_hw.drivers.roles import (
     SafetyLimits,
 )
 
-__all__ = ["AWG", "DCSource", "DemodulatorConfig", "Digitizer", "LOSource", "SafetyLimits"]
+__all__ = [
+    "AWG",
+    "VNA",
+    "DCSource",
+    "DemodulatorConfig",
+    "Digitizer",
+    "LOSource",
+    "SafetyLimits",
+]

@@ -1,5 +1,5 @@
-"""Instrument roles: what the executor needs from an LO source, an AWG, a digitizer and a
-DC source.
+"""Instrument roles: what the executor needs from an LO source, an AWG, a digitizer, a
+DC source and a VNA.
 
 The roles are :class:`typing.Protocol` classes, so any driver (ours, or an adapter of a
 QCoDeS driver) that has the methods fills the role; ``isinstance`` works on them.
@@ -16,7 +16,15 @@ from numpy.typing import NDArray
 
 from qneko_hw.compiler.programs import Demodulator
 
-__all__ = ["AWG", "DCSource", "DemodulatorConfig", "Digitizer", "LOSource", "SafetyLimits"]
+__all__ = [
+    "AWG",
+    "VNA",
+    "DCSource",
+    "DemodulatorConfig",
+    "Digitizer",
+    "LOSource",
+    "SafetyLimits",
+]
 
 
 @dataclass(frozen=True)
@@ -125,3 +133,14 @@ class DCSource(Protocol):
 
     def set_output(self, on: bool) -> None:
         """Switch the output on or off."""
+
+
+@runtime_checkable
+class VNA(Protocol):
+    """A vector network analyzer measuring one S-parameter in linear frequency sweeps."""
+
+    def sweep(
+        self, start_hz: float, stop_hz: float, points: int
+    ) -> tuple[NDArray[np.float64], NDArray[np.complex128]]:
+        """Sweep from ``start_hz`` to ``stop_hz`` (Hz) in ``points`` points; the frequencies
+        (Hz) and the complex S-parameter."""

@@ -43,6 +43,10 @@ def driver_class(model: str) -> type[Any]:
         from qneko_hw.drivers.yokogawa_gs200 import YokogawaGs200Source
 
         return YokogawaGs200Source
+    if model == "rs_znb20":
+        from qneko_hw.drivers.rs_znb20 import RsZnb20Vna
+
+        return RsZnb20Vna
     raise InstrumentError(f"no driver for instrument model '{model}'", instrument=model)
 
 

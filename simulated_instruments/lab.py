@@ -36,6 +36,7 @@ from qneko_hw.simulated_instruments.lo_twin import LoTwin
 from qneko_hw.simulated_instruments.physics import readout as ro_physics
 from qneko_hw.simulated_instruments.physics import transmon
 from qneko_hw.simulated_instruments.rs_sgs100a_twin import Sgs100aTwin
+from qneko_hw.simulated_instruments.rs_znb20_twin import ZnbTwin
 from qneko_hw.simulated_instruments.scpi.server import ScpiServer
 from qneko_hw.simulated_instruments.tek_awg5208_twin import Awg5208Twin
 from qneko_hw.simulated_instruments.yokogawa_gs200_twin import Gs200Twin
@@ -51,6 +52,7 @@ _TWINS: dict[str, type[Any]] = {
     "rs_sgs100a": Sgs100aTwin,
     "tek_awg5208": Awg5208Twin,
     "yokogawa_gs200": Gs200Twin,
+    "rs_znb20": ZnbTwin,
 }
 
 
@@ -131,6 +133,11 @@ class SimulatedLab:
                 twin = _TWINS[cfg.model](name=name)
                 if isinstance(twin, AwgTwin | Awg5208Twin):
                     twin.on_trigger = self._on_trigger
+                if isinstance(twin, ZnbTwin):  # the VNA sees every resonator on the feedline
+                    twin.resonators = [
+                        (transmon_params(self.chip, q), resonator_params(self.chip, q))
+                        for q in self.chip.qubits
+                    ]
                 server = ScpiServer(twin)
                 server.start()
                 self.twins[name] = twin

@@ -36,6 +36,7 @@ QCODES_CLASSES = {
     "rs_sgs100a": "qcodes.instrument_drivers.rohde_schwarz.RohdeSchwarzSGS100A",
     "tek_awg5208": "qcodes.instrument_drivers.tektronix.TektronixAWG5208",
     "yokogawa_gs200": "qcodes.instrument_drivers.yokogawa.YokogawaGS200",
+    "rs_znb20": "qcodes.instrument_drivers.rohde_schwarz.RohdeSchwarzZNB20",
 }
 
 StateDir = Annotated[Path, typer.Option(help="Folder for the pid, log and station files.")]

@@ -31,6 +31,7 @@ InstrumentModel = Literal[
     "rs_sgs100a",
     "tek_awg5208",
     "yokogawa_gs200",
+    "rs_znb20",
 ]
 # Models that fill the role of a QNeko model in the wiring (an SGS100A is an LO source).
 _ROLE_OF_MODEL = {"rs_sgs100a": "qneko_sg1", "tek_awg5208": "qneko_awg4"}
