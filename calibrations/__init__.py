@@ -5,5 +5,6 @@ from __future__ import annotations
 from qneko_hw.calibrations.discrimination import Discrimination
 from qneko_hw.calibrations.rabi import AmplitudeRabi
 from qneko_hw.calibrations.runner import Routine, RoutineOutcome, run_routine
+from qneko_hw.calibrations.t1 import T1
 
-__all__ = ["AmplitudeRabi", "Discrimination", "Routine", "RoutineOutcome", "run_routine"]
+__all__ = ["T1", "AmplitudeRabi", "Discrimination", "Routine", "RoutineOutcome", "run_routine"]
