@@ -1,0 +1,74 @@
+"""The pyvisa-sim YAML twins shipped as package data: plain PyVISA and our QCoDeS drivers."""
+
+from __future__ import annotations
+
+import itertools
+from importlib.resources import as_file, files
+
+import pytest
+import pyvisa
+from qcodes.instrument import Instrument
+
+from qneko_hw.drivers.qneko_awg4 import QnekoAWG4
+from qneko_hw.drivers.qneko_dig2 import QnekoDIG2
+from qneko_hw.drivers.qneko_sg1 import QnekoSG1
+
+ADDRESS = "TCPIP::127.0.0.1::5025::SOCKET"
+_names = itertools.count()
+
+
+def sim_lib(model: str) -> str:
+    with as_file(files("qneko_hw.drivers.sim") / f"{model}.yaml") as path:
+        assert path.is_file(), f"{model}.yaml is shipped"
+        return f"{path}@sim"
+
+
+@pytest.fixture(autouse=True)
+def _close() -> object:
+    yield None
+    Instrument.close_all()
+
+
+@pytest.mark.parametrize(
+    ("model", "idn"),
+    [("qneko_sg1", "QNeko,SG1"), ("qneko_awg4", "QNeko,AWG4"), ("qneko_dig2", "QNeko,DIG2")],
+)
+def test_each_yaml_loads_in_pyvisa(model: str, idn: str) -> None:
+    rm = pyvisa.ResourceManager(sim_lib(model))
+    try:
+        res = rm.open_resource(ADDRESS, read_termination="\n", write_termination="\n")
+        assert res.query("*IDN?").startswith(idn)
+        assert res.query("SYST:ERR?") == '0,"No error"'
+        res.close()
+    finally:
+        rm.close()
+
+
+def test_sg1_driver_on_pyvisa_sim() -> None:
+    lo = QnekoSG1(f"sim_lo{next(_names)}", ADDRESS, visalib=sim_lib("qneko_sg1"))
+    assert lo.IDN()["model"] == "SG1"
+    lo.frequency(5.5e9)
+    lo.power(-3.0)
+    lo.output(True)
+    assert (lo.frequency(), lo.power(), lo.output()) == (5.5e9, -3.0, True)
+
+
+def test_awg4_driver_on_pyvisa_sim() -> None:
+    awg = QnekoAWG4(f"sim_awg{next(_names)}", ADDRESS, visalib=sim_lib("qneko_awg4"))
+    awg.sample_rate(2e9)
+    awg.shots(100)
+    awg.repetition_time(2e-5)
+    awg.ch2.amplitude(0.3)
+    awg.ch2.offset(0.05)
+    awg.ch2.output(True)
+    assert (awg.sample_rate(), awg.shots(), awg.repetition_time()) == (2e9, 100, 2e-5)
+    assert (awg.ch2.amplitude(), awg.ch2.offset(), awg.ch2.output()) == (0.3, 0.05, True)
+    assert awg.running() is False and awg.sequence_length() == 0
+
+
+def test_dig2_driver_on_pyvisa_sim() -> None:
+    dig = QnekoDIG2(f"sim_dig{next(_names)}", ADDRESS, visalib=sim_lib("qneko_dig2"))
+    dig.shots(500)
+    dig.steps(11)
+    assert (dig.shots(), dig.steps(), dig.sample_rate()) == (500, 11, 1e9)
+    assert dig.acquisition_state() == "IDLE"
