@@ -251,9 +251,11 @@ def measure_memory(n: int) -> dict[str, Any]:
             [sys.executable, "-c", code, mode],
             capture_output=True,
             text=True,
-            check=True,
+            check=False,
             cwd=tempfile.gettempdir(),
         )
+        if res.returncode != 0:
+            raise RuntimeError(f"memory child ({mode}) failed:\n{res.stderr[-4000:]}")
         out.update(json.loads(res.stdout.strip().splitlines()[-1]))
     # peak RSS during the compile above the RSS just before it (kB = KiB here)
     if out["hwm_reset"]:
@@ -364,8 +366,10 @@ def _versions() -> str:
         from importlib.metadata import version
 
         qv = version("qneko-hw")
+    where = Path(qneko_hw.__file__).parent
     return (
-        f"qneko-hw {qv} at commit {_git_head()}, numpy {np.__version__}, "
+        f"qneko-hw {qv} from {where}, repository at commit {_git_head()}, "
+        f"numpy {np.__version__}, "
         f"qiskit {qiskit.__version__}"
     )
 
