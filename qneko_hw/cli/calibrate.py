@@ -152,6 +152,10 @@ def run_calibrate(
         f"calibration written to [bold]{state_path}[/] (version {state.version} "
         f"in {out / DEFAULT_DB_NAME})"
     )
+    from qneko_hw.report import ReportEntry, write_report
+
+    report = write_report(out, [ReportEntry.from_outcome(oc) for oc in results.values()])
+    console.print(f"report written to [bold]{report}[/]")
     for q, why in failures.items():
         console.print(f"[red]{q} not calibrated:[/] {why}")
     return 1 if failures else 0

@@ -1,7 +1,11 @@
-"""Run files: round trip, atomic write, clear errors."""
+"""Run files: round trip, atomic write, streaming writer, crash (SIGKILL) recovery, xarray."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import h5py
@@ -9,7 +13,7 @@ import numpy as np
 import pytest
 
 from qneko_hw.errors import QnekoError
-from qneko_hw.runfile import read_run, write_run
+from qneko_hw.runfile import RunWriter, read_run, to_xarray, write_run
 
 
 def test_round_trip(tmp_path: Path) -> None:
@@ -37,3 +41,158 @@ def test_unreadable_file(tmp_path: Path) -> None:
     bad.write_bytes(b"not hdf5")
     with pytest.raises(QnekoError, match=r"x\.h5"):
         read_run(bad)
+
+
+# -- streaming writer -------------------------------------------------------------------
+
+
+def _rows(start: int, stop: int, shots: int) -> np.ndarray:
+    """Deterministic shots: row i holds i + 1j * (0 .. shots-1)."""
+    i = np.arange(start, stop, dtype=np.float32)[:, None]
+    return (i + 1j * np.arange(shots, dtype=np.float32)[None, :]).astype(np.complex64)
+
+
+def test_writer_per_step_and_blocks(tmp_path: Path) -> None:
+    amps = np.linspace(0.0, 0.5, 300)
+    path = tmp_path / "runs" / "w.h5"
+    with RunWriter(
+        path,
+        acquisitions={"q0": 7, "q1": 3},
+        sweep_parameter="amplitude_v",
+        sweep_values=amps,
+        context={"run_id": "w", "calibration_version": "12", "chip": "{}"},
+        flush_interval_s=0.0,
+    ) as w:
+        assert w.partial_path.exists() and not path.exists()
+        for i in range(300):  # one step per append
+            w.append("q0", _rows(i, i + 1, 7)[0])
+        w.append("q1", _rows(0, 5, 3))  # blocks of different sizes
+        w.append("q1", _rows(5, 295, 3))
+        w.append("q1", _rows(295, 300, 3))
+        assert w.steps_written == {"q0": 300, "q1": 300}
+    assert path.exists() and not w.partial_path.exists()
+    run = read_run(path)
+    assert run.complete
+    assert np.array_equal(run.shots["q0"], _rows(0, 300, 7))
+    assert np.array_equal(run.shots["q1"], _rows(0, 300, 3))
+    assert run.context["calibration_version"] == "12" and "created" in run.context
+    with h5py.File(path) as f:
+        ds = f["shots/q0"]
+        assert ds.dtype == np.complex64 and ds.chunks is not None and ds.maxshape == (None, 7)
+
+
+def test_to_xarray(tmp_path: Path) -> None:
+    path = tmp_path / "x.h5"
+    with RunWriter(
+        path,
+        acquisitions={"q0": 4},
+        sweep_parameter="frequency_hz",
+        sweep_values=np.array([5e9, 5.1e9, 5.2e9]),
+        context={"program_sha256": "cd" * 32},
+    ) as w:
+        w.append("q0", _rows(0, 3, 4))
+    ds = to_xarray(path)
+    assert ds["q0"].dims == ("step", "shot")
+    assert ds["q0"].dtype == np.complex64
+    assert ds["frequency_hz"].attrs["units"] == "Hz"
+    assert ds["frequency_hz"].dims == ("step",)
+    assert np.allclose(ds["q0"].sel(step=1).values, _rows(1, 2, 4)[0])
+    assert ds.attrs["program_sha256"] == "cd" * 32 and ds.attrs["complete"] == 1
+    assert float(ds["q0"].swap_dims(step="frequency_hz").sel(frequency_hz=5.2e9)[0].real) == 2
+
+
+def test_exception_keeps_partial(tmp_path: Path) -> None:
+    path = tmp_path / "e.h5"
+    with (
+        pytest.raises(KeyboardInterrupt),
+        RunWriter(
+            path,
+            acquisitions={"q0": 5},
+            sweep_parameter="duration_s",
+            sweep_values=np.arange(10) * 1e-6,
+            context={},
+        ) as w,
+    ):
+        w.append("q0", _rows(0, 4, 5))
+        raise KeyboardInterrupt
+    assert not path.exists()
+    run = read_run(w.partial_path)
+    assert not run.complete
+    assert np.array_equal(run.shots["q0"], _rows(0, 4, 5))
+    ds = to_xarray(w.partial_path)
+    assert ds.sizes["step"] == 4 and ds["duration_s"].attrs["units"] == "s"
+
+
+def test_writer_rejects_bad_input(tmp_path: Path) -> None:
+    with pytest.raises(QnekoError, match="shots per step"):
+        RunWriter(
+            tmp_path / "a.h5",
+            acquisitions={"q0": 0},
+            sweep_parameter=None,
+            sweep_values=[],
+            context={},
+        )
+    w = RunWriter(
+        tmp_path / "b.h5", acquisitions={"q0": 2}, sweep_parameter=None, sweep_values=[], context={}
+    )
+    with pytest.raises(QnekoError, match="not open"):
+        w.append("q0", np.zeros(2))
+    with w:
+        with pytest.raises(QnekoError, match="unknown acquisition 'q9'"):
+            w.append("q9", np.zeros(2))
+        with pytest.raises(QnekoError, match=r"\(k, 2\)"):
+            w.append("q0", np.zeros((1, 3)))
+    assert read_run(tmp_path / "b.h5").shots["q0"].shape == (0, 2)
+
+
+_CHILD = """
+import sys
+import numpy as np
+from qneko_hw.runfile import RunWriter
+
+shots = 1000
+w = RunWriter(sys.argv[1], acquisitions={"q0": shots}, sweep_parameter="amplitude_v",
+              sweep_values=np.linspace(0, 1, 10**6), context={"run_id": "crash"},
+              flush_interval_s=0.0)
+w.open()
+i = 0
+while True:
+    row = (i + 1j * np.arange(shots, dtype=np.float32)).astype(np.complex64)
+    w.append("q0", row)
+    i += 1
+    print(i, flush=True)
+"""
+
+
+def test_sigkill_leaves_readable_partial(tmp_path: Path) -> None:
+    final = tmp_path / "crash.h5"
+    partial = tmp_path / "crash.h5.partial"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _CHILD, str(final)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+    try:
+        assert proc.stdout is not None
+        flushed = 0
+        while flushed < 500:
+            line = proc.stdout.readline()
+            assert line, "writer subprocess ended early"
+            flushed = int(line)
+        live = read_run(partial)  # SWMR: readable while the writer is still running
+        assert live.shots["q0"].shape[0] >= 500
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+    assert proc.returncode == -signal.SIGKILL
+    assert not final.exists()
+    run = read_run(partial)
+    rows = run.shots["q0"].shape[0]
+    assert rows >= flushed
+    assert np.array_equal(run.shots["q0"], _rows(0, rows, 1000))
+    assert run.context["run_id"] == "crash" and not run.complete
+    ds = to_xarray(partial)
+    assert ds.sizes["step"] == rows and ds["amplitude_v"].attrs["units"] == "V"
