@@ -13,8 +13,10 @@ Circuit qubit ``i`` is the ``i``-th qubit of the calibration state (or of ``qubi
 
 from __future__ import annotations
 
+import gc
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -135,6 +137,10 @@ class _Lowering:
             wf, n = b.shape_index(pulse, f"x on {q}")
             self.gate.append((wf, n, cal.pi_amplitude_v.value, cal.pi_half_amplitude_v.value))
         self.readout: dict[int, tuple[int, int, float]] = {}
+        self._chans: dict[int, tuple[str, ...]] = {}
+        self.cz: dict[
+            tuple[int, int], tuple[tuple[str, ...], str, int, int, float, float, float]
+        ] = {}
 
     def _gate(self, i: int, name: str) -> tuple[int, int, float, float]:
         g = self.gate[i]
@@ -147,11 +153,14 @@ class _Lowering:
         return g
 
     def _channels(self, i: int) -> tuple[str, ...]:
-        q = self.qubits[i]
-        chans = [f"{q}.drive", f"{q}.readout", f"{q}.acquire"]
-        if q in self.station.flux:
-            chans.append(f"{q}.flux")
-        return tuple(chans)
+        chans = self._chans.get(i)
+        if chans is None:
+            q = self.qubits[i]
+            names = [f"{q}.drive", f"{q}.readout", f"{q}.acquire"]
+            if q in self.station.flux:
+                names.append(f"{q}.flux")
+            chans = self._chans[i] = tuple(names)
+        return chans
 
     def _readout(self, i: int) -> tuple[int, int, float]:
         r = self.readout.get(i)
@@ -236,7 +245,10 @@ class _Lowering:
             raise CompilationError(f"delay in unknown unit '{unit}'", instruction="delay")
         return self.b.samples(float(duration) * _TIME_UNITS[unit], "delay")
 
-    def _cz(self, i: int, j: int) -> None:
+    def _cz_template(
+        self, i: int, j: int
+    ) -> tuple[tuple[str, ...], str, int, int, float, float, float]:
+        """(channels, flux channel, waveform, samples, amplitude, phase i, phase j) of a pair."""
         a, c = self.qubits[i], self.qubits[j]
         hit = self.state.cz_for(a, c)
         if hit is None:
@@ -244,17 +256,24 @@ class _Lowering:
                 f"cz on {a}, {c} has no calibration", instruction="cz", channel=f"{a},{c}"
             )
         cal, swapped = hit
-        b = self.b
         flux = f"{cal.flux_qubit}.flux"
         chans = (*self._channels(i), *self._channels(j), flux)
-        b.barrier(chans)
         pulse = Constant(amplitude_v=cal.amplitude_v.value, duration_s=cal.duration_s.value)
-        wf, n = b.shape_index(pulse, "cz")
-        b.play(flux, wf, n, pulse.amplitude_v, 0.0, what=f"cz on {a}, {c}")
-        b.barrier(chans)
+        wf, n = self.b.shape_index(pulse, "cz")
         pa, pb = cal.phase_a_rad.value, cal.phase_b_rad.value
         if swapped:
             pa, pb = pb, pa
+        return chans, flux, wf, n, pulse.amplitude_v, pa, pb
+
+    def _cz(self, i: int, j: int) -> None:
+        tpl = self.cz.get((i, j))
+        if tpl is None:
+            tpl = self.cz[(i, j)] = self._cz_template(i, j)
+        chans, flux, wf, n, amp, pa, pb = tpl
+        b = self.b
+        b.barrier(chans)
+        b.play(flux, wf, n, amp, 0.0, what="cz")
+        b.barrier(chans)
         b.shift_phase(self.drive[i], -pa)
         b.shift_phase(self.drive[j], -pb)
 
@@ -271,6 +290,18 @@ def _prepare(circ: QuantumCircuit, state: CalibrationState, names: Sequence[str]
     for q in names[: circ.num_qubits]:
         state.qubit(q)
     return _to_native(circ, state, names)
+
+
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector: lowering allocates many small, acyclic objects."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def compile_circuit(
@@ -334,7 +365,8 @@ def compile_circuit(
                     f"{sorted(p.name for p in native.parameters)}",
                     instruction="parameters",
                 )
-            lowering.run(native)
+            with _no_gc():
+                lowering.run(native)
         return b.finish("circuit", np.arange(len(natives), dtype=np.float64))
     circ = natives[0]
     sweep = dict(sweep or {})
@@ -364,6 +396,7 @@ def compile_circuit(
         bound = (
             circ.assign_parameters({p: float(v[step]) for p, v in sweep.items()}) if sweep else circ
         )
-        lowering.run(bound)
+        with _no_gc():
+            lowering.run(bound)
     first = next(iter(sweep.values()), [0.0])
     return b.finish("parameter" if sweep else None, np.asarray(first, dtype=np.float64))
