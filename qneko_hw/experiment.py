@@ -102,16 +102,20 @@ Instruction = Annotated[
     Field(discriminator="kind"),
 ]
 
-SweepParameter = Literal["amplitude_v", "duration_s", "frequency_hz", "phase_rad"]
+SweepParameter = Literal["amplitude_v", "duration_s", "frequency_hz", "phase_rad", "beta_s"]
+_CHANNEL_PARAMETERS = ("frequency_hz", "beta_s", "duration_s")
 
 
 class Sweep(Frozen):
     """Values stepped by the instruments, one sweep step per value.
 
     With ``instruction``: the parameter of that instruction — a play's pulse amplitude (V),
-    duration (s) or phase (rad); a delay's duration (s); a shift_phase's phase (rad); a
-    set/shift_frequency's frequency (Hz). With ``channel`` (``frequency_hz`` only): the
-    frame frequency (Hz) of that logical channel from the start.
+    duration (s) or phase (rad), or the DRAG coefficient ``beta_s`` (s) of a played
+    :class:`~qneko_hw.pulses.Drag`; a delay's duration (s); a shift_phase's phase (rad); a
+    set/shift_frequency's frequency (Hz). With ``channel``: ``frequency_hz``, the frame
+    frequency (Hz) of that logical channel from the start; ``beta_s``, the DRAG
+    coefficient (s) of every Drag pulse played on that channel; or ``duration_s``, the
+    duration (s) of every delay on that channel (an echo's two equal halves).
     """
 
     parameter: SweepParameter
@@ -123,8 +127,8 @@ class Sweep(Frozen):
     def _target(self) -> Sweep:
         if (self.instruction is None) == (self.channel is None):
             raise ValueError("a sweep targets exactly one of 'instruction' or 'channel'")
-        if self.channel is not None and self.parameter != "frequency_hz":
-            raise ValueError("a channel sweep can only sweep 'frequency_hz'")
+        if self.channel is not None and self.parameter not in _CHANNEL_PARAMETERS:
+            raise ValueError(f"a channel sweep can only sweep one of {_CHANNEL_PARAMETERS}")
         return self
 
 

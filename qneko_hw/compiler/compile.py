@@ -33,17 +33,33 @@ from qneko_hw.experiment import (
     ShiftPhase,
     Sweep,
 )
-from qneko_hw.pulses import Constant
+from qneko_hw.pulses import Constant, Drag
 
 __all__ = ["compile_experiment"]
 
 
 def _swept(ins: object, index: int, sweep: Sweep | None, value: float) -> object:
     """The instruction with the swept parameter replaced at this step."""
-    if sweep is None or sweep.instruction != index:
+    if sweep is None:
         return ins
     p = sweep.parameter
-    if isinstance(ins, Play) and p in ("amplitude_v", "duration_s", "phase_rad"):
+    if sweep.channel is not None:
+        if (
+            p == "beta_s"
+            and isinstance(ins, Play)
+            and ins.channel == sweep.channel
+            and isinstance(ins.pulse, Drag)
+        ):
+            return ins.model_copy(update={"pulse": ins.pulse.model_copy(update={p: value})})
+        if p == "duration_s" and isinstance(ins, Delay) and ins.channel == sweep.channel:
+            return ins.model_copy(update={"duration_s": value})
+        return ins
+    if sweep.instruction != index:
+        return ins
+    if isinstance(ins, Play) and (
+        p in ("amplitude_v", "duration_s", "phase_rad")
+        or (p == "beta_s" and isinstance(ins.pulse, Drag))
+    ):
         return ins.model_copy(update={"pulse": ins.pulse.model_copy(update={p: value})})
     if isinstance(ins, Delay) and p == "duration_s":
         return ins.model_copy(update={"duration_s": value})
@@ -90,7 +106,7 @@ def compile_experiment(
     for step, value in enumerate(values):
         if step:
             b.begin_step(step)
-        if sweep is not None and sweep.channel is not None:
+        if sweep is not None and sweep.channel is not None and sweep.parameter == "frequency_hz":
             b.set_frequency(sweep.channel, value)
         for index, raw in enumerate(exp.instructions):
             ins = _swept(raw, index, sweep, value)
