@@ -27,7 +27,12 @@ import pyvisa.errors
 from numpy.typing import NDArray
 from qcodes.instrument import VisaInstrument
 
-from qneko_hw.drivers.reconnect import ReconnectPolicy, prepare_socket, run_with_reconnect
+from qneko_hw.drivers.reconnect import (
+    ReconnectPolicy,
+    prepare_socket,
+    run_with_reconnect,
+    session_socket,
+)
 from qneko_hw.drivers.roles import SafetyLimits
 from qneko_hw.errors import InstrumentError
 
@@ -37,6 +42,7 @@ logger = logging.getLogger(__name__)
 
 _ERROR_REPLY = re.compile(r'\s*([+-]?\d+)\s*,\s*"(.*)"\s*')
 _MAX_DRAIN = 64
+_DIRECT_SEND_BYTES = 1 << 16
 T = TypeVar("T")
 
 
@@ -137,13 +143,23 @@ class QnekoScpiDriver(VisaInstrument):
             return None
 
     def write_bytes(self, message: bytes) -> None:
-        """Write raw bytes (e.g. a command with a binary block); a newline is appended."""
+        """Write raw bytes (e.g. a command with a binary block); a newline is appended.
+
+        pyvisa-py sends in 4 KiB chunks, one ``select`` + ``send`` each; a message above
+        :data:`_DIRECT_SEND_BYTES` on a pyvisa-py socket session goes straight to the socket
+        with ``sendall`` instead (about twice the throughput for waveform uploads).
+        """
+
+        def send() -> None:
+            sock = session_socket(self.visa_handle)
+            if sock is not None and len(message) >= _DIRECT_SEND_BYTES:
+                sock.sendall(message + b"\n")
+            else:
+                self.visa_handle.write_raw(message + b"\n")
+
         with self._io_lock:
             try:
-                self._io(
-                    message[:60].decode("latin-1"),
-                    lambda: self.visa_handle.write_raw(message + b"\n"),
-                )
+                self._io(message[:60].decode("latin-1"), send)
             except pyvisa.errors.VisaIOError as exc:
                 raise InstrumentError(
                     f"{self.name}: writing {message[:60]!r} failed: {exc}",
