@@ -40,6 +40,7 @@ BUILTIN_QUBITS = 4
 
 @app.command()
 def calibrate(
+    *,
     chip: Annotated[
         Path | None, typer.Option(help="Chip YAML (default: built-in 4-qubit chip).")
     ] = None,
@@ -47,20 +48,46 @@ def calibrate(
         Path | None, typer.Option(help="Station YAML (default: built-in simulated station).")
     ] = None,
     out: Annotated[
-        Path, typer.Option(help="Output folder for run files and calibration.json.")
+        Path,
+        typer.Option(help="Output folder: run files, calibration store, report; rerun resumes."),
     ] = Path("qneko_out"),
     qubits: Annotated[
         str | None, typer.Option(help="Comma-separated qubits (default: all).")
     ] = None,
-    shots: Annotated[int, typer.Option(min=10, help="Shots per sweep point.")] = 1000,
+    shots: Annotated[
+        int | None,
+        typer.Option(
+            min=10, help="At most this many shots per sweep point (default: each routine's)."
+        ),
+    ] = None,
+    points: Annotated[
+        int | None,
+        typer.Option(min=5, help="At most this many sweep points (default: each routine's)."),
+    ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated nodes to bring up to date (default: the leaves)."),
+    ] = None,
+    nightly: Annotated[
+        bool,
+        typer.Option(
+            "--nightly", help="Drift graph: check the leaves' data first, recalibrate what drifted."
+        ),
+    ] = False,
 ) -> None:
-    """Calibrate every qubit (on the simulated lab when the station's addresses are ``sim``)."""
-    from qneko_hw.cli.calibrate import run_calibrate
+    """Calibrate the qubits along the calibration graph (on the simulated lab when the
+    station's addresses are ``sim``). Ctrl-C stops after the current routine; rerun to resume."""
+    from qneko_hw.cli.calibrate import EXIT_INTERRUPTED, run_calibrate
 
     try:
-        code = run_calibrate(chip, station, out, qubits, shots)
+        code = run_calibrate(
+            chip, station, out, qubits, shots, points=points, target=target, nightly=nightly
+        )
     except QnekoError as exc:
         _fail(exc)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     raise typer.Exit(code)
 
 

@@ -25,14 +25,18 @@ def test_calibrate_writes_runs_and_state(tmp_path: Path) -> None:
     chip = tmp_path / "chip.yaml"
     runner.invoke(app, ["chip", "new", "--qubits", "2", "--seed", "8", "--out", str(chip)])
     res = runner.invoke(
-        app, ["calibrate", "--chip", str(chip), "--out", str(tmp_path / "o"), "--shots", "300"]
+        app,
+        [
+            *("calibrate", "--chip", str(chip), "--out", str(tmp_path / "o")),
+            *("--shots", "300", "--target", "rabi"),
+        ],
     )
     assert res.exit_code == 0, res.output
-    assert "π amplitude" in res.output
+    assert "π amp" in res.output
     state = json.loads((tmp_path / "o" / "calibration.json").read_text())
     for q in ("q0", "q1"):
         assert state["qubits"][q]["pi_amplitude_v"]["run_id"] is not None
-    assert len(list((tmp_path / "o" / "runs").glob("*.h5"))) == 2
+    assert len(list((tmp_path / "o" / "runs").glob("*-rabi-*.h5"))) == 2
 
 
 def test_calibrate_bad_chip_is_clear_error(tmp_path: Path) -> None:

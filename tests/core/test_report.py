@@ -210,7 +210,11 @@ def test_qneko_calibrate_writes_report(tmp_path: Path) -> None:
     chip = tmp_path / "chip.yaml"
     CliRunner().invoke(app, ["chip", "new", "--qubits", "2", "--seed", "8", "--out", str(chip)])
     res = CliRunner().invoke(
-        app, ["calibrate", "--chip", str(chip), "--out", str(tmp_path / "o"), "--shots", "300"]
+        app,
+        [
+            *("calibrate", "--chip", str(chip), "--out", str(tmp_path / "o")),
+            *("--shots", "300", "--target", "rabi"),
+        ],
     )
     assert res.exit_code == 0, res.output
     report = tmp_path / "o" / "report.html"

@@ -1,0 +1,351 @@
+"""Calibration graph with Optimus semantics (Kelly et al., "Physical qubit calibration on a
+directed acyclic graph", 2018).
+
+A :class:`Graph` holds :class:`Node` s: a routine, the nodes it depends on, a timeout and the
+calibration parameters (fields of :class:`~qneko_hw.config.calibration.QubitCalibration`)
+it sets. Per qubit, the engine walks the graph with the paper's four operations:
+
+- ``check_state`` (no measurement): the node's parameters were measured (``CalValue.updated``
+  is set), the oldest of them is younger than the node's timeout, and no dependency changed
+  since. A dependency *changed* when one of its parameters is newer than the node and was
+  written by the dependency's routine or by a routine upstream of it (``run_id`` names the
+  routine); a value rewritten later by a node *downstream* (fine amplitude rewriting the π
+  amplitude of Rabi) does not invalidate the nodes in between.
+- ``check_data``: a short, cheap measurement (the node's ``check`` routine, e.g. a few-point
+  Rabi). Its would-be update is compared with the stored values: ``in_spec`` (relative
+  change within the node's ``spec`` tolerances), ``out_of_spec``, or ``bad_data`` (the fit
+  or the update failed). A node without a ``check`` routine falls back to ``calibrate`` and
+  judges that result the same way. A node never measured has nothing to check against and
+  is calibrated directly.
+- ``calibrate``: the full routine; its new state is committed.
+- ``diagnose``: on bad data, walk back to the dependencies (check their data, recalibrate
+  what is out of spec, recursively), then retry.
+
+``maintain(node)``: maintain the dependencies, then check_state → check_data → calibrate
+(with diagnose on bad data). ``diagnose(node)`` as in the paper. The nightly strategy runs
+``diagnose`` on the leaves first (one cheap check per leaf when nothing drifted), then a
+``maintain`` pass without timeouts to bring every node downstream of a recalibration back
+in line.
+
+Qubits are interleaved: each qubit's walk is a generator that yields the routine it needs
+next; the scheduler runs the pending request of lowest graph level first (all qubits'
+Rabi before anyone's discrimination). Routines run one at a time, on the shared
+instruments (:mod:`qneko_hw.calibrations.scheduler` runs the walks); a qubit whose node
+fails stops with a :class:`QubitResult` naming the node, routine and reason, and the other
+qubits go on. A ``KeyboardInterrupt`` (or ``should_stop()`` returning True between
+routines) ends the run cleanly: every commit made so far stays, and a rerun resumes through
+``check_state``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal, Protocol
+
+from qneko_hw.analysis import Fit
+from qneko_hw.calibrations.runner import Routine, RoutineOutcome
+from qneko_hw.config.calibration import CalibrationState, CalValue, QubitCalibration
+from qneko_hw.errors import ConfigError
+
+__all__ = [
+    "Action",
+    "Committer",
+    "Event",
+    "Graph",
+    "GraphResult",
+    "Node",
+    "QubitResult",
+    "RoutineRunner",
+    "StepRecord",
+    "Strategy",
+    "Verdict",
+    "check_state",
+    "judge",
+    "measured_at",
+]
+
+log = logging.getLogger(__name__)
+
+Verdict = Literal["in_spec", "out_of_spec", "bad_data"]
+Action = Literal["check_state", "check_data", "calibrate"]
+Strategy = Literal["maintain", "nightly"]
+Judge = Callable[["Node", QubitCalibration, QubitCalibration, Fit], Verdict]
+
+
+@dataclass(frozen=True)
+class Node:
+    """One calibration step of the graph.
+
+    Attributes:
+        name: node name, unique in the graph.
+        routine: the routine ``calibrate`` runs; its ``name`` must be unique in the graph
+            (it attributes stored values to nodes through their ``run_id``).
+        depends_on: names of the nodes this one needs calibrated first.
+        timeout_s: how long (s) a measured value stays fresh for ``check_state``.
+        parameters: the ``QubitCalibration`` fields the routine sets; a node with none
+            (a benchmark) is never fresh across runs.
+        check: the cheap routine of ``check_data``; ``None`` falls back to ``routine``.
+        spec: relative tolerance per parameter for ``check_data`` (``|new − old| ≤ tol·|old|``);
+            empty: in spec when the check's fit is ``good``.
+        judge: replaces the default verdict (:func:`judge`) of ``check_data``.
+    """
+
+    name: str
+    routine: Routine
+    depends_on: tuple[str, ...] = ()
+    timeout_s: float = 24 * 3600.0
+    parameters: tuple[str, ...] = ()
+    check: Routine | None = None
+    spec: Mapping[str, float] = field(default_factory=dict)
+    judge: Judge | None = None
+
+
+class Graph:
+    """A directed acyclic graph of :class:`Node` s.
+
+    Raises:
+        ConfigError: duplicate node or routine names, unknown dependencies, a cycle.
+    """
+
+    def __init__(self, nodes: Iterable[Node], name: str = "calibration") -> None:
+        self.name = name
+        self.nodes: dict[str, Node] = {}
+        routines: set[str] = set()
+        for n in nodes:
+            if n.name in self.nodes:
+                raise ConfigError(f"duplicate node '{n.name}'", field=f"graph.{name}")
+            if n.routine.name in routines:
+                raise ConfigError(
+                    f"routine name '{n.routine.name}' used by two nodes", field=f"graph.{n.name}"
+                )
+            routines.add(n.routine.name)
+            self.nodes[n.name] = n
+        for n in self.nodes.values():
+            for d in n.depends_on:
+                if d not in self.nodes:
+                    raise ConfigError(
+                        f"node '{n.name}' depends on unknown node '{d}'", field=f"graph.{n.name}"
+                    )
+        self.order: tuple[str, ...] = self._topological()
+        self.level: dict[str, int] = {}
+        for name_ in self.order:
+            deps = self.nodes[name_].depends_on
+            self.level[name_] = 1 + max((self.level[d] for d in deps), default=-1)
+        self._upstream = {k: self._ancestors(k) for k in self.order}
+
+    def _topological(self) -> tuple[str, ...]:
+        order: list[str] = []
+        marks: dict[str, int] = {}
+
+        def visit(n: str, path: tuple[str, ...]) -> None:
+            if marks.get(n) == 2:
+                return
+            if marks.get(n) == 1:
+                raise ConfigError(f"dependency cycle: {' → '.join((*path, n))}", field="graph")
+            marks[n] = 1
+            for d in self.nodes[n].depends_on:
+                visit(d, (*path, n))
+            marks[n] = 2
+            order.append(n)
+
+        for n in self.nodes:
+            visit(n, ())
+        return tuple(order)
+
+    def _ancestors(self, name: str) -> frozenset[str]:
+        seen: set[str] = set()
+        todo = list(self.nodes[name].depends_on)
+        while todo:
+            d = todo.pop()
+            if d not in seen:
+                seen.add(d)
+                todo.extend(self.nodes[d].depends_on)
+        return frozenset(seen)
+
+    def upstream(self, name: str) -> frozenset[str]:
+        """Every node ``name`` depends on, directly or not."""
+        return self._upstream[name]
+
+    @property
+    def leaves(self) -> tuple[str, ...]:
+        """Nodes no other node depends on, in topological order."""
+        used = {d for n in self.nodes.values() for d in n.depends_on}
+        return tuple(n for n in self.order if n not in used)
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def __repr__(self) -> str:
+        return f"Graph({self.name!r}, {' → '.join(self.order)})"
+
+
+# --- check_state ---------------------------------------------------------------------
+
+
+def _value(cal: QubitCalibration, parameter: str) -> CalValue | None:
+    v = getattr(cal, parameter, None)
+    return v if isinstance(v, CalValue) else None
+
+
+def _written_by(value: CalValue, routine: str, qubit: str) -> bool:
+    return value.run_id is not None and f"-{routine}-{qubit}-" in value.run_id
+
+
+def measured_at(node: Node, cal: QubitCalibration) -> datetime | None:
+    """When ``node``'s oldest parameter was measured; ``None`` if one never was (or none)."""
+    times = []
+    for p in node.parameters:
+        v = _value(cal, p)
+        if v is None or v.updated is None:
+            return None
+        times.append(v.updated)
+    return min(times) if times else None
+
+
+def check_state(
+    graph: Graph,
+    name: str,
+    cal: QubitCalibration,
+    qubit: str,
+    now: datetime,
+    *,
+    timeouts: bool = True,
+) -> tuple[bool, str]:
+    """Whether ``name``'s stored values are fresh for ``qubit``, and why (or why not).
+
+    Fresh: measured, younger than the node's timeout (if ``timeouts``), and no dependency
+    changed since (see the module docstring).
+    """
+    node = graph.nodes[name]
+    if not node.parameters:
+        return False, "nothing stored (always runs)"
+    at = measured_at(node, cal)
+    if at is None:
+        return False, "never measured"
+    age = (now - at).total_seconds()
+    if timeouts and age > node.timeout_s:
+        return False, f"{age / 3600:.1f} h old > timeout {node.timeout_s / 3600:.1f} h"
+    for d in node.depends_on:
+        dep = graph.nodes[d]
+        writers = [graph.nodes[u].routine.name for u in (*graph.upstream(d), d)]
+        for p in dep.parameters:
+            v = _value(cal, p)
+            if v is None or v.updated is None or v.updated <= at:
+                continue
+            if any(_written_by(v, w, qubit) for w in writers):
+                return False, f"dependency {d} changed since ({p})"
+    return True, f"fresh ({age / 60:.0f} min old)"
+
+
+def judge(node: Node, old: QubitCalibration, new: QubitCalibration, fit: Fit) -> Verdict:
+    """Default ``check_data`` verdict: bad fit → bad data; any ``spec`` parameter moved more
+    than its relative tolerance → out of spec; without ``spec``, a ``poor`` fit is out of spec.
+    """
+    if fit.quality == "bad":
+        return "bad_data"
+    if not node.spec:
+        return "in_spec" if fit.quality == "good" else "out_of_spec"
+    for p, tol in node.spec.items():
+        a, b = _value(old, p), _value(new, p)
+        if a is None or b is None or abs(b.value - a.value) > tol * abs(a.value):
+            return "out_of_spec"
+    return "in_spec"
+
+
+# --- records -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Event:
+    """A progress report of the engine.
+
+    Attributes:
+        qubit, node: where. action: ``check_state`` / ``check_data`` / ``calibrate``.
+        status: ``start`` (a routine starts), ``step`` (the routine's own progress:
+            ``message``), ``fresh``, ``in_spec``, ``out_of_spec``, ``bad_data``, ``done``,
+            ``failed``, ``skipped`` (a node upstream failed).
+        message: details for humans.
+    """
+
+    qubit: str
+    node: str
+    action: Action
+    status: str
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """One decision or routine execution of the run.
+
+    Attributes:
+        qubit, node, action: what was done. routine: the routine's name (``""`` for
+        check_state). verdict: ``check_data``'s verdict, if any. outcome: the routine's
+        outcome (fit, run file, new state), ``None`` if no routine ran or it raised.
+        error: why it failed, if it did. version: store version committed, if any.
+        duration_s: wall time (s). message: details (check_state's reason).
+    """
+
+    qubit: str
+    node: str
+    action: Action
+    routine: str = ""
+    verdict: Verdict | None = None
+    outcome: RoutineOutcome | None = None
+    error: str | None = None
+    version: int | None = None
+    duration_s: float = 0.0
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class QubitResult:
+    """How one qubit ended: ``ok``, ``failed`` (at ``node``/``routine``: ``message``), or
+    ``interrupted``."""
+
+    qubit: str
+    status: Literal["ok", "failed", "interrupted"]
+    node: str | None = None
+    routine: str | None = None
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class GraphResult:
+    """Everything a run did: final state, per-qubit results, every step in order."""
+
+    state: CalibrationState
+    qubits: dict[str, QubitResult]
+    steps: tuple[StepRecord, ...]
+    interrupted: bool
+
+    @property
+    def failed(self) -> dict[str, QubitResult]:
+        """The qubits that failed."""
+        return {q: r for q, r in self.qubits.items() if r.status == "failed"}
+
+    @property
+    def executed(self) -> tuple[StepRecord, ...]:
+        """The steps that ran a routine."""
+        return tuple(s for s in self.steps if s.action != "check_state")
+
+
+class RoutineRunner(Protocol):
+    """Runs one routine on one qubit (e.g. :func:`~qneko_hw.calibrations.run_routine` bound
+    to a station, its instruments and an output folder)."""
+
+    def __call__(
+        self,
+        routine: Routine,
+        qubit: str,
+        state: CalibrationState,
+        progress: Callable[[str], None],
+        /,
+    ) -> RoutineOutcome: ...
+
+
+#: ``commit(state, message, author) → version`` (e.g. ``Store.commit``).
+Committer = Callable[[CalibrationState, str, str], int]
