@@ -274,6 +274,11 @@ class QnekoAWG4(QnekoScpiDriver):
         """Stop playing."""
         self.write_checked("AWGC:STOP")
 
+    trigger_timeout_s = 600.0
+    """Time (s) allowed for the check after ``*TRG``: the trigger plays every shot of every
+    step, and a simulated twin answers only once it has simulated them."""
+
     def trigger(self) -> None:
         """Send a software trigger (``*TRG``) and check that it was accepted."""
-        self.write_checked("*TRG")
+        with self._io_lock, self.timeout.set_to(self.trigger_timeout_s):
+            self.write_checked("*TRG")

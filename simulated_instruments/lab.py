@@ -56,11 +56,19 @@ _TWINS: dict[str, type[Any]] = {
 }
 
 
-def transmon_params(chip: Chip, qubit: str) -> transmon.TransmonParams:
-    """Physics parameters of ``qubit`` from the chip description."""
+def transmon_params(chip: Chip, qubit: str, bias_current_a: float = 0.0) -> transmon.TransmonParams:
+    """Physics parameters of ``qubit`` from the chip description, at a bias current (A).
+
+    A flux-tunable qubit sits at Φ = M·I + Φ_offset (see :class:`~qneko_hw.config.FluxTuning`).
+    """
     q = chip.qubits[qubit]
+    frequency = q.frequency_hz
+    if q.flux is not None and bias_current_a != 0.0:
+        offset = q.flux.offset(q.frequency_hz, q.anharmonicity_hz)
+        phi = q.flux.flux_per_amp * bias_current_a + offset
+        frequency = q.flux.frequency_hz(phi, q.anharmonicity_hz)
     return transmon.TransmonParams(
-        frequency_hz=q.frequency_hz,
+        frequency_hz=frequency,
         anharmonicity_hz=q.anharmonicity_hz,
         t1_s=q.t1_s,
         t2_s=q.t2_s,
@@ -135,7 +143,7 @@ class SimulatedLab:
                     twin.on_trigger = self._on_trigger
                 if isinstance(twin, ZnbTwin):  # the VNA sees every resonator on the feedline
                     twin.resonators = [
-                        (transmon_params(self.chip, q), resonator_params(self.chip, q))
+                        (self.qubit_params(q), resonator_params(self.chip, q))
                         for q in self.chip.qubits
                     ]
                 server = ScpiServer(twin)
@@ -163,6 +171,17 @@ class SimulatedLab:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def bias_current_a(self, qubit: str) -> float:
+        """Bias current (A) the station's DC source drives through ``qubit``'s bias line."""
+        line = self._station_in.bias.get(qubit)
+        if line is None or line.source not in self.twins:
+            return 0.0
+        return float(self.twins[line.source].voltage_v) / line.resistance_ohm
+
+    def qubit_params(self, qubit: str) -> transmon.TransmonParams:
+        """Physics parameters of ``qubit`` now (its frequency follows the flux bias)."""
+        return transmon_params(self.chip, qubit, self.bias_current_a(qubit))
 
     # -- signal chain ----------------------------------------------------------------------
     def _line_envelope(
@@ -236,7 +255,7 @@ class SimulatedLab:
                         continue
                     total += ro_physics.integrate_shots(
                         self.rng,
-                        transmon_params(self.chip, q),
+                        self.qubit_params(q),
                         res,
                         env,
                         dt,
@@ -257,7 +276,7 @@ class SimulatedLab:
     def _levels_before_readout(
         self, qubit: str, steps: int, shots: int, ro_start: list[int]
     ) -> NDArray[np.int64]:
-        params = transmon_params(self.chip, qubit)
+        params = self.qubit_params(qubit)
         d = params.levels
         line = self.station.drive.get(qubit)
         if line is None:

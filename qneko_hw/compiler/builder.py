@@ -521,15 +521,17 @@ class Builder:
             entry[1] += shift.get(int(entry[0]), 0)
         for step, s in shift.items():
             self.step_samples[step] += s
-        layout: dict[int, list[tuple[str, int, int]]] = {}
+        layout: dict[int, list[tuple[str, int, int, float]]] = {}
         for _, name, n, entry in self.windows:
-            layout.setdefault(int(entry[0]), []).append((name, int(entry[1]), n))
+            layout.setdefault(int(entry[0]), []).append((name, int(entry[1]), n, entry[5]))
         reference = sorted(layout.get(0, []))
         for step, windows in layout.items():
             if sorted(windows) != reference:
                 raise CompilationError(
-                    f"acquisitions of sweep step {step} differ from those of step 0 "
-                    f"({sorted(windows)} vs {reference}); every step must measure alike",
+                    f"acquisitions of sweep step {step} differ from those of step 0 in start, "
+                    f"length or demodulation IF ({sorted(windows)} vs {reference}); a "
+                    "digitizer window is the same at every step: sweep the readout frequency "
+                    "with one program per point",
                     instruction=f"step {step}",
                 )
 

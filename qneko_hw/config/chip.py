@@ -12,9 +12,47 @@ from pydantic import Field, model_validator
 
 from qneko_hw.config.base import Frozen, load_yaml_model
 
-__all__ = ["Chip", "Qubit", "Resonator", "random_chip"]
+__all__ = ["Chip", "FluxTuning", "Qubit", "Resonator", "random_chip"]
 
 PosFloat = Annotated[float, Field(gt=0)]
+
+
+class FluxTuning(Frozen):
+    """Flux tuning of an asymmetric SQUID transmon.
+
+    f(Φ) = (f_max + |α|)·(cos²(πΦ) + d²·sin²(πΦ))^{1/4} − |α|, with Φ = M·I + Φ_offset in flux
+    quanta. Φ_offset is not given: it is the one in [0, 1/2] that puts the qubit at its
+    ``frequency_hz`` with no bias current.
+
+    Attributes:
+        max_frequency_hz: f_max, the sweet-spot frequency (Hz).
+        asymmetry: d, junction asymmetry (0 … 1).
+        flux_per_amp: M, flux quanta per ampere of bias current (Φ₀/A).
+    """
+
+    max_frequency_hz: Annotated[float, Field(ge=1e9, le=15e9)]
+    asymmetry: Annotated[float, Field(ge=0, le=1)] = 0.3
+    flux_per_amp: Annotated[float, Field(gt=0, le=1e6)] = 1000.0
+
+    def frequency_hz(self, flux: float, anharmonicity_hz: float) -> float:
+        """Qubit frequency (Hz) at ``flux`` (Φ₀)."""
+        import math
+
+        a = abs(anharmonicity_hz)
+        c, s = math.cos(math.pi * flux), math.sin(math.pi * flux)
+        return (self.max_frequency_hz + a) * (c * c + self.asymmetry**2 * s * s) ** 0.25 - a
+
+    def offset(self, frequency_hz: float, anharmonicity_hz: float) -> float:
+        """Φ_offset in [0, 1/2] giving ``frequency_hz`` at zero current."""
+        from scipy.optimize import brentq
+
+        f = lambda phi: self.frequency_hz(phi, anharmonicity_hz) - frequency_hz  # noqa: E731
+        if f(0.0) < 0 or f(0.5) > 0:
+            raise ValueError(
+                f"frequency {frequency_hz:g} Hz is outside the tuning range "
+                f"[{self.frequency_hz(0.5, anharmonicity_hz):g}, {self.max_frequency_hz:g}] Hz"
+            )
+        return float(brentq(f, 0.0, 0.5, xtol=1e-14))
 
 
 class Qubit(Frozen):
@@ -28,6 +66,8 @@ class Qubit(Frozen):
         rabi_rate_hz_per_v: Rabi frequency (Hz) per volt of resonant drive at the chip.
         thermal_population: excited-state population at rest (0 … 0.3).
         resonator: name of its readout resonator.
+        flux: flux tuning, for a tunable qubit; ``frequency_hz`` is then its frequency with
+            no bias current.
     """
 
     frequency_hz: Annotated[float, Field(ge=1e9, le=15e9)]
@@ -37,9 +77,12 @@ class Qubit(Frozen):
     rabi_rate_hz_per_v: Annotated[float, Field(gt=0, le=1e11)] = 700e6
     thermal_population: Annotated[float, Field(ge=0, le=0.3)] = 0.01
     resonator: str
+    flux: FluxTuning | None = None
 
     @model_validator(mode="after")
     def _t2_bound(self) -> Qubit:
+        if self.flux is not None:
+            self.flux.offset(self.frequency_hz, self.anharmonicity_hz)
         if self.t2_s > 2 * self.t1_s * (1 + 1e-12):
             raise ValueError(f"t2_s={self.t2_s:g} exceeds 2*t1_s={2 * self.t1_s:g} (T2 <= 2 T1)")
         return self

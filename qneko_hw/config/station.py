@@ -14,6 +14,7 @@ from pydantic import Field, model_validator
 from qneko_hw.config.base import Frozen, load_yaml_model
 
 __all__ = [
+    "BiasLine",
     "DriveLine",
     "FluxLine",
     "InstrumentConfig",
@@ -85,6 +86,13 @@ class FluxLine(Frozen):
     attenuation_db: Annotated[float, Field(ge=0, le=120)] = 0.0
 
 
+class BiasLine(Frozen):
+    """DC flux bias of one qubit: a DC source through a bias resistor (current = V / R)."""
+
+    source: str
+    resistance_ohm: Annotated[float, Field(gt=0)] = 1000.0
+
+
 class DriveLine(Frozen):
     """Drive wiring of one qubit: AWG I/Q channels → IQ mixer with an LO → attenuators."""
 
@@ -125,6 +133,7 @@ class Station(Frozen):
     drive: dict[str, DriveLine] = Field(default_factory=dict)
     readout: dict[str, ReadoutLine] = Field(default_factory=dict)
     flux: dict[str, FluxLine] = Field(default_factory=dict)
+    bias: dict[str, BiasLine] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _links(self) -> Station:
@@ -159,6 +168,8 @@ class Station(Frozen):
         for q, fl in self.flux.items():
             need(f"flux.{q}", "awg", fl.awg, "qneko_awg4")
             claim(f"flux.{q}", fl.awg, fl.channel)
+        for q, bl in self.bias.items():
+            need(f"bias.{q}", "source", bl.source, "yokogawa_gs200")
         seen: dict[str, str] = {}
         for feed, ro in self.readout.items():
             need(f"readout.{feed}", "digitizer", ro.digitizer, "qneko_dig2")
