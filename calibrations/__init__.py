@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from qneko_hw.calibrations.discrimination import Discrimination
+from qneko_hw.calibrations.drag import DragBeta
+from qneko_hw.calibrations.qubit_spectroscopy import QubitSpectroscopy
 from qneko_hw.calibrations.rabi import AmplitudeRabi
 from qneko_hw.calibrations.ramsey import Ramsey
 from qneko_hw.calibrations.runner import Routine, RoutineOutcome, run_routine
@@ -13,6 +15,8 @@ __all__ = [
     "T1",
     "AmplitudeRabi",
     "Discrimination",
+    "DragBeta",
+    "QubitSpectroscopy",
     "Ramsey",
     "Routine",
     "RoutineOutcome",
