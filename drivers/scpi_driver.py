@@ -30,6 +30,7 @@ from qcodes.instrument import VisaInstrument
 from qneko_hw.drivers.reconnect import (
     ReconnectPolicy,
     prepare_socket,
+    reopen,
     run_with_reconnect,
     session_socket,
 )
@@ -127,6 +128,9 @@ class QnekoScpiDriver(VisaInstrument):
                     reply=bytes(exc.object[:60]).decode("latin-1"),
                 ) from exc
             except pyvisa.errors.VisaIOError as exc:
+                # a reply may still arrive late and would be read as the answer to the next
+                # query: start over on a fresh connection before asking for the error
+                self._discard_late_replies()
                 queued = self._error_after_failure()
                 raise InstrumentError(
                     f"{self.name}: query {cmd!r} got no reply ({exc.abbreviation})"
@@ -135,6 +139,12 @@ class QnekoScpiDriver(VisaInstrument):
                     command=cmd,
                     reply=queued,
                 ) from exc
+
+    def _discard_late_replies(self) -> None:
+        try:
+            reopen(self, self.reconnect.open_timeout_s)
+        except (OSError, pyvisa.errors.VisaIOError):
+            logger.warning("%s: could not reopen the connection after a timeout", self.name)
 
     def _error_after_failure(self) -> str | None:
         try:

@@ -70,3 +70,16 @@ def test_garbled_reply_and_full_error_queue_faults(served) -> None:
     with pytest.raises(InstrumentError) as err2:
         drv.write_checked("OUTP ON")
     assert "-350" in err2.value.message
+
+
+def test_late_reply_is_not_taken_for_the_next_answer(served) -> None:
+    """After a query times out, its late reply must not answer the following query."""
+    twin, server = served
+    lo = QnekoSG1("lo_late", server.address, timeout=0.3)
+    lo.frequency(2e9)
+    lo.power(-10.0)
+    server.fault = Fault("delay", delay_s=0.6, count=1)
+    with pytest.raises(InstrumentError, match="no reply"):
+        lo.ask("FREQ?")
+    assert lo.power() == -10.0
+    assert lo.frequency() == 2e9
