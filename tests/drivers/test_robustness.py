@@ -74,7 +74,7 @@ def test_garbled_reply_and_full_error_queue_faults(served) -> None:
 
 def test_late_reply_is_not_taken_for_the_next_answer(served) -> None:
     """After a query times out, its late reply must not answer the following query."""
-    twin, server = served
+    _, server = served
     lo = QnekoSG1("lo_late", server.address, timeout=0.3)
     lo.frequency(2e9)
     lo.power(-10.0)
