@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from qneko_hw.calibrations.discrimination import Discrimination
 from qneko_hw.calibrations.drag import DragBeta
+from qneko_hw.calibrations.fine_amplitude import FineAmplitude
 from qneko_hw.calibrations.qubit_spectroscopy import QubitSpectroscopy
 from qneko_hw.calibrations.rabi import AmplitudeRabi
 from qneko_hw.calibrations.ramsey import Ramsey
@@ -16,6 +17,7 @@ __all__ = [
     "AmplitudeRabi",
     "Discrimination",
     "DragBeta",
+    "FineAmplitude",
     "QubitSpectroscopy",
     "Ramsey",
     "Routine",
