@@ -40,19 +40,25 @@ class FluxTuning(Frozen):
 
         a = abs(anharmonicity_hz)
         c, s = math.cos(math.pi * flux), math.sin(math.pi * flux)
-        return (self.max_frequency_hz + a) * (c * c + self.asymmetry**2 * s * s) ** 0.25 - a
+        return (self.max_frequency_hz + a) * float((c * c + self.asymmetry**2 * s * s) ** 0.25) - a
 
     def offset(self, frequency_hz: float, anharmonicity_hz: float) -> float:
         """Φ_offset in [0, 1/2] giving ``frequency_hz`` at zero current."""
-        from scipy.optimize import brentq
+        import math
 
-        f = lambda phi: self.frequency_hz(phi, anharmonicity_hz) - frequency_hz  # noqa: E731
-        if f(0.0) < 0 or f(0.5) > 0:
+        a = abs(anharmonicity_hz)
+        low = self.frequency_hz(0.5, anharmonicity_hz)
+        if not low - 1e-6 <= frequency_hz <= self.max_frequency_hz + 1e-6:
             raise ValueError(
                 f"frequency {frequency_hz:g} Hz is outside the tuning range "
-                f"[{self.frequency_hz(0.5, anharmonicity_hz):g}, {self.max_frequency_hz:g}] Hz"
+                f"[{low:g}, {self.max_frequency_hz:g}] Hz"
             )
-        return float(brentq(f, 0.0, 0.5, xtol=1e-14))
+        if self.asymmetry >= 1.0:
+            return 0.0  # with d = 1 the SQUID does not tune
+        # (f + |α|)/(f_max + |α|) = r, r⁴ = 1 − (1 − d²)·sin²(πΦ)
+        r4 = ((frequency_hz + a) / (self.max_frequency_hz + a)) ** 4
+        s2 = min(max((1.0 - r4) / (1.0 - self.asymmetry**2), 0.0), 1.0)
+        return math.asin(math.sqrt(s2)) / math.pi
 
 
 class Qubit(Frozen):
