@@ -101,9 +101,11 @@ class AllXY:
         shots = result.shots.get("c0")
         cal = readout if readout is not None else self.built.get(qubit)
         if shots is None or cal is None or cal.iq_angle_rad is None or cal.threshold is None:
-            return self._bad(qubit, "no shots c0 or no discriminator to classify them with")
+            return Fit.failed(
+                self.name, qubit, "no shots c0 or no discriminator to classify them with"
+            )
         if shots.shape[0] != len(ALLXY_PAIRS):
-            return self._bad(qubit, f"expected 21 pairs, got {shots.shape[0]}")
+            return Fit.failed(self.name, qubit, f"expected 21 pairs, got {shots.shape[0]}")
         ones = classify(shots, cal.iq_angle_rad.value, cal.threshold.value)
         n = ones.shape[1]
         p = ones.mean(axis=1).astype(np.float64)
@@ -111,7 +113,9 @@ class AllXY:
         p0, p1 = float(p[:5].mean()), float(p[-4:].mean())
         contrast = p1 - p0
         if contrast < 0.5:
-            return self._bad(qubit, f"no contrast between |0⟩ and |1⟩ pairs: {contrast:.2f}")
+            return Fit.failed(
+                self.name, qubit, f"no contrast between |0⟩ and |1⟩ pairs: {contrast:.2f}"
+            )
         corrected = (p - p0) / contrast
         deviation = float(np.sqrt(np.mean((corrected - ideal) ** 2)))
         raw = float(np.sqrt(np.mean((p - ideal) ** 2)))
@@ -150,17 +154,6 @@ class AllXY:
             x=tuple(float(k) for k in range(len(ALLXY_PAIRS))),
             y=tuple(float(v) for v in corrected),
             y_fit=IDEAL,
-        )
-
-    def _bad(self, qubit: str, msg: str) -> Fit:
-        return Fit(
-            routine=self.name,
-            qubit=qubit,
-            values={},
-            uncertainties={},
-            quality="bad",
-            r_squared=0.0,
-            message=msg,
         )
 
     def update(self, state: CalibrationState, fit: Fit, run_id: str) -> CalibrationState:

@@ -100,17 +100,15 @@ class Discrimination:
 
     def analyze(self, qubit: str, result: ExecutionResult) -> Fit:
         """Angle (rad), threshold (V) and assignment fidelity from the two preparations."""
-        if qubit not in result.shots:
-            raise CalibrationError(
-                f"no shots for {qubit} in the result", qubit=qubit, routine=self.name
-            )
-        data = np.asarray(result.shots[qubit], dtype=np.complex128)
+        data = np.asarray(result.acquisition(qubit, self.name), dtype=np.complex128)
         if data.shape[0] != 2 or data.shape[1] < 10:
-            return self._bad(qubit, f"expected 2 preparations of ≥ 10 shots, got {data.shape}")
+            return Fit.failed(
+                self.name, qubit, f"expected 2 preparations of ≥ 10 shots, got {data.shape}"
+            )
         n = data.shape[1]
         mean0, mean1 = complex(data[0].mean()), complex(data[1].mean())
         if mean1 == mean0:
-            return self._bad(qubit, "the two preparations give the same mean")
+            return Fit.failed(self.name, qubit, "the two preparations give the same mean")
         angle = math.atan2((mean1 - mean0).imag, (mean1 - mean0).real)
         r0, r1 = rotate(data[0], angle), rotate(data[1], angle)
         threshold, fidelity = best_threshold(r0, r1)
@@ -155,17 +153,6 @@ class Discrimination:
             message=msg,
             x=(0.0, 1.0),
             y=(p10, 1.0 - p01),
-        )
-
-    def _bad(self, qubit: str, msg: str) -> Fit:
-        return Fit(
-            routine=self.name,
-            qubit=qubit,
-            values={},
-            uncertainties={},
-            quality="bad",
-            r_squared=0.0,
-            message=msg,
         )
 
     def update(self, state: CalibrationState, fit: Fit, run_id: str) -> CalibrationState:

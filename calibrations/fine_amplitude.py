@@ -153,16 +153,14 @@ class FineAmplitude:
         ``readout`` (the calibration measured with) and ``layout`` (π/2 and π pulse counts
         of each step) default to the build's.
         """
-        if qubit not in result.shots:
-            raise CalibrationError(
-                f"no shots for {qubit} in the result", qubit=qubit, routine=self.name
-            )
         cal_built, built_layout = self.built.get(qubit, (None, ((), ())))
         cal = readout or cal_built
         n_half_t, n_pi_t = layout or built_layout
-        outcomes = discriminated(result.shots[qubit], self.readouts.get(qubit, cal))
+        outcomes = discriminated(
+            result.acquisition(qubit, self.name), self.readouts.get(qubit, cal)
+        )
         if outcomes is None or cal is None or len(n_half_t) != outcomes.shape[0]:
-            return _bad(self.name, qubit, "no discriminator or sequence layout: build first")
+            return Fit.failed(self.name, qubit, "no discriminator or sequence layout: build first")
         n_half = np.asarray(n_half_t, dtype=np.float64)
         n_pi = np.asarray(n_pi_t, dtype=np.float64)
         y = outcomes.mean(axis=1).astype(np.float64)
@@ -203,7 +201,7 @@ class FineAmplitude:
                 maxfev=20000,
             )
         except (RuntimeError, ValueError) as exc:
-            return _bad(self.name, qubit, f"fit failed: {exc}")
+            return Fit.failed(self.name, qubit, f"fit failed: {exc}")
         eps, eps_half, amp, base, decay = (float(v) for v in popt)
         d_eps, d_eps_half = (float(math.sqrt(abs(pcov[i, i]))) for i in (0, 1))
         model = _model(counts, eps, eps_half, amp, base, decay)
@@ -265,15 +263,3 @@ class FineAmplitude:
                 v["pi_half_amplitude_v"], u["pi_half_amplitude_v"], run_id
             ),
         )
-
-
-def _bad(routine: str, qubit: str, msg: str) -> Fit:
-    return Fit(
-        routine=routine,
-        qubit=qubit,
-        values={},
-        uncertainties={},
-        quality="bad",
-        r_squared=0.0,
-        message=msg,
-    )

@@ -100,11 +100,7 @@ class QubitSpectroscopy:
         self, qubit: str, result: ExecutionResult, readout: QubitCalibration | None = None
     ) -> Fit:
         """Qubit frequency (Hz) and line width (Hz) from a Lorentzian fit."""
-        if qubit not in result.shots:
-            raise CalibrationError(
-                f"no shots for {qubit} in the result", qubit=qubit, routine=self.name
-            )
-        shots = result.shots[qubit]
+        shots = result.acquisition(qubit, self.name)
         outcomes = discriminated(shots, self.built.get(qubit, readout))
         if outcomes is not None:
             y = outcomes.mean(axis=1).astype(np.float64)

@@ -70,11 +70,7 @@ class AmplitudeRabi:
 
     def analyze(self, qubit: str, result: ExecutionResult) -> Fit:
         """Fit the π amplitude (V) from the IQ shots of ``qubit``."""
-        if qubit not in result.shots:
-            raise CalibrationError(
-                f"no shots for {qubit} in the result", qubit=qubit, routine=self.name
-            )
-        signal, err = project_iq(result.shots[qubit])
+        signal, err = project_iq(result.acquisition(qubit, self.name))
         return fit_rabi(qubit, result.sweep_values, signal, err)
 
     def update(self, state: CalibrationState, fit: Fit, run_id: str) -> CalibrationState:

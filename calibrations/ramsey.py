@@ -102,16 +102,12 @@ class Ramsey:
         detuning_hz: float | None = None,
     ) -> Fit:
         """Qubit frequency (Hz) and T2* (s); ``readout``/``detuning_hz`` default to the build's."""
-        if qubit not in result.shots:
-            raise CalibrationError(
-                f"no shots for {qubit} in the result", qubit=qubit, routine=self.name
-            )
         cal, delta = self.built.get(qubit, (None, None))
         cal = readout or cal
         delta = detuning_hz if detuning_hz is not None else delta
-        outcomes = discriminated(result.shots[qubit], cal)
+        outcomes = discriminated(result.acquisition(qubit, self.name), cal)
         if outcomes is None or cal is None or delta is None:
-            return _bad(self.name, qubit, "no discriminator or detuning: build first")
+            return Fit.failed(self.name, qubit, "no discriminator or detuning: build first")
         from qiskit_experiments.library.characterization.analysis import T2RamseyAnalysis
 
         x = np.asarray(result.sweep_values, dtype=np.float64)
@@ -121,7 +117,7 @@ class Ramsey:
         table = data.analysis_results(dataframe=True)
         names = set(table["name"])
         if not {"T2star", "Frequency"} <= names:
-            return _bad(self.name, qubit, "T2RamseyAnalysis failed")
+            return Fit.failed(self.name, qubit, "T2RamseyAnalysis failed")
         t2 = table[table["name"] == "T2star"].iloc[0]
         freq = table[table["name"] == "Frequency"].iloc[0]
         fringe = abs(float(freq["value"].nominal_value))
@@ -189,15 +185,3 @@ def _uniform_delays(station: Station, qubit: str, span_s: float, points: int) ->
     dt = 1.0 / awg_traits(station.instruments[station.drive[qubit].awg].model).sample_rate_hz
     step = max(1, round(span_s / max(points - 1, 1) / dt))
     return tuple(float(k * step * dt) for k in range(points))
-
-
-def _bad(routine: str, qubit: str, msg: str) -> Fit:
-    return Fit(
-        routine=routine,
-        qubit=qubit,
-        values={},
-        uncertainties={},
-        quality="bad",
-        r_squared=0.0,
-        message=msg,
-    )

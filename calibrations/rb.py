@@ -93,18 +93,6 @@ def _circuit(cliffords: Sequence[int], interleave_x: bool, meta: dict[str, Any])
     return qc
 
 
-def _bad(routine: str, qubit: str, msg: str) -> Fit:
-    return Fit(
-        routine=routine,
-        qubit=qubit,
-        values={},
-        uncertainties={},
-        quality="bad",
-        r_squared=0.0,
-        message=msg,
-    )
-
-
 def _nominal(value: Any) -> tuple[float, float]:
     """(value, standard deviation) of a qiskit-experiments result value (ufloat or float)."""
     if hasattr(value, "nominal_value"):
@@ -181,19 +169,21 @@ class RandomizedBenchmarking:
         """
         shots = result.shots.get("c0")
         if shots is None:
-            return _bad(self.name, qubit, "no acquisition c0 in the result")
+            return Fit.failed(self.name, qubit, "no acquisition c0 in the result")
         cal = readout if readout is not None else self.built.get(qubit)
         if cal is None or cal.iq_angle_rad is None or cal.threshold is None:
-            return _bad(self.name, qubit, "no discriminator to classify the shots with")
+            return Fit.failed(self.name, qubit, "no discriminator to classify the shots with")
         ones = classify(shots, cal.iq_angle_rad.value, cal.threshold.value)
         meta = self._metadata()
         if ones.shape[0] != len(meta):
-            return _bad(self.name, qubit, f"expected {len(meta)} sequences, got {ones.shape[0]}")
+            return Fit.failed(
+                self.name, qubit, f"expected {len(meta)} sequences, got {ones.shape[0]}"
+            )
         data = _experiment_data(ones, meta)
         try:
             return self._fit(qubit, data, ones, meta)
         except Exception as exc:  # qiskit-experiments raises several unrelated types
-            return _bad(self.name, qubit, f"RB analysis failed: {exc}")
+            return Fit.failed(self.name, qubit, f"RB analysis failed: {exc}")
 
     def _fit(
         self, qubit: str, data: Any, ones: np.ndarray[Any, Any], meta: list[dict[str, Any]]

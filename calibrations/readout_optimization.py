@@ -81,18 +81,6 @@ def _pairs(data: NDArray[np.complexfloating], programs: int) -> NDArray[np.compl
     return arr.reshape(programs, 2, arr.shape[-1])
 
 
-def _bad(routine: str, qubit: str, msg: str) -> Fit:
-    return Fit(
-        routine=routine,
-        qubit=qubit,
-        values={},
-        uncertainties={},
-        quality="bad",
-        r_squared=0.0,
-        message=msg,
-    )
-
-
 def _raise_if_bad(fit: Fit, routine: str) -> None:
     if fit.quality == "bad":
         raise CalibrationError(
@@ -142,11 +130,11 @@ class ReadoutFrequency:
         """Frequency (Hz) of the largest separation of the |0⟩ and |1⟩ mean IQ points."""
         shots = result.shots.get(qubit)
         if shots is None or shots.shape[0] != 2 * self.points or self.points < 3:
-            return _bad(self.name, qubit, "unexpected data shape")
+            return Fit.failed(self.name, qubit, "unexpected data shape")
         data = _pairs(shots, self.points)
         f = np.asarray(self.built.get(qubit, ()), dtype=np.float64)
         if f.size != self.points:
-            return _bad(self.name, qubit, "no frequencies recorded at build")
+            return Fit.failed(self.name, qubit, "no frequencies recorded at build")
         sep = np.abs(data[:, 1].mean(axis=1) - data[:, 0].mean(axis=1))
         noise = float(np.sqrt(data.real.var(axis=2).sum(axis=1) * 2 / data.shape[2]).mean())
         k = int(np.clip(np.argmax(sep), 1, self.points - 2))
@@ -239,7 +227,7 @@ class ReadoutPower:
         shots = result.shots.get(qubit)
         grid = self.built.get(qubit, [])
         if shots is None or shots.shape[0] != 2 * len(grid) or not grid:
-            return _bad(self.name, qubit, "unexpected data shape or no grid built")
+            return Fit.failed(self.name, qubit, "unexpected data shape or no grid built")
         programs = len(grid)
         data = _pairs(shots, programs)
         fid = np.array([assignment(data[k, 0], data[k, 1]) for k in range(programs)])
@@ -332,14 +320,14 @@ class IntegrationWeights:
         k, length = self.built.get(qubit, (0, 0))
         names = [f"{qubit}_w{j}" for j in range(k)]
         if not names or any(n not in result.shots for n in names):
-            return _bad(self.name, qubit, "no sub-window acquisitions (or no layout built)")
+            return Fit.failed(self.name, qubit, "no sub-window acquisitions (or no layout built)")
         sub = np.stack([np.asarray(result.shots[n], dtype=np.complex128) for n in names])
         # sub: (K, 2, shots); a sub-window value is the mean over its samples
         delta = sub[:, 1].mean(axis=1) - sub[:, 0].mean(axis=1)
         w = np.conj(delta)
         rms = float(np.sqrt(np.mean(np.abs(w) ** 2)))
         if rms == 0.0:
-            return _bad(self.name, qubit, "|0⟩ and |1⟩ give the same trace")
+            return Fit.failed(self.name, qubit, "|0⟩ and |1⟩ give the same trace")
         w = w / rms
         box = sub.mean(axis=0)
         matched = np.tensordot(w, sub, axes=(0, 0)) / len(names)

@@ -143,7 +143,7 @@ class ResonatorSpectroscopy:
         """Resonance frequency and linewidth (Hz) from the mean IQ point per frequency."""
         shots = result.shots.get(qubit)
         if shots is None or shots.shape[0] < 7:
-            return self._bad(qubit, "fewer than 7 frequencies measured")
+            return Fit.failed(self.name, qubit, "fewer than 7 frequencies measured")
         f = np.asarray(result.sweep_values, dtype=np.float64)
         data = np.asarray(shots, dtype=np.complex128)
         z = data.mean(axis=1)
@@ -151,7 +151,7 @@ class ResonatorSpectroscopy:
         try:
             p, s, r2 = fit_resonance(f, z, err)
         except (ValueError, RuntimeError) as exc:
-            return self._bad(qubit, f"fit failed: {exc}")
+            return Fit.failed(self.name, qubit, f"fit failed: {exc}")
         f_r, kappa = float(p[0]), abs(float(p[1]))
         amp = abs(complex(p[2], p[3]))
         noise = float(np.median(err))
@@ -187,17 +187,6 @@ class ResonatorSpectroscopy:
                     )
                 )
             ),
-        )
-
-    def _bad(self, qubit: str, msg: str) -> Fit:
-        return Fit(
-            routine=self.name,
-            qubit=qubit,
-            values={},
-            uncertainties={},
-            quality="bad",
-            r_squared=0.0,
-            message=msg,
         )
 
     def update(self, state: CalibrationState, fit: Fit, run_id: str) -> CalibrationState:

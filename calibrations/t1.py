@@ -78,13 +78,11 @@ class T1:
         self, qubit: str, result: ExecutionResult, readout: QubitCalibration | None = None
     ) -> Fit:
         """T1 (s) from the thresholded shots (``readout``: the calibration measured with)."""
-        if qubit not in result.shots:
-            raise CalibrationError(
-                f"no shots for {qubit} in the result", qubit=qubit, routine=self.name
-            )
-        outcomes = discriminated(result.shots[qubit], self.built.get(qubit, readout))
+        outcomes = discriminated(
+            result.acquisition(qubit, self.name), self.built.get(qubit, readout)
+        )
         if outcomes is None:
-            return _bad(self.name, qubit, "no discriminator: run discrimination first")
+            return Fit.failed(self.name, qubit, "no discriminator: run discrimination first")
         return fit_decay(self.name, qubit, result.sweep_values, outcomes, kind="T1", key="t1_s")
 
     def update(self, state: CalibrationState, fit: Fit, run_id: str) -> CalibrationState:
@@ -98,18 +96,6 @@ class T1:
             )
         t1 = CalValue.measured(fit.values["t1_s"], fit.uncertainties["t1_s"], run_id)
         return state.with_qubit(fit.qubit, t1_s=t1)
-
-
-def _bad(routine: str, qubit: str, msg: str) -> Fit:
-    return Fit(
-        routine=routine,
-        qubit=qubit,
-        values={},
-        uncertainties={},
-        quality="bad",
-        r_squared=0.0,
-        message=msg,
-    )
 
 
 def fit_decay(
@@ -130,13 +116,13 @@ def fit_decay(
 
     x = np.asarray(delays, dtype=np.float64)
     if x.size < 5:
-        return _bad(routine, qubit, f"{x.size} delays are too few for a decay fit")
+        return Fit.failed(routine, qubit, f"{x.size} delays are too few for a decay fit")
     analysis = T1Analysis() if kind == "T1" else T2HahnAnalysis()
     analysis.set_options(plot=False)
     data = analysis.run(counts_experiment_data(x, outcomes)).block_for_results()
     table = data.analysis_results(dataframe=True)
     if kind not in set(table["name"]):
-        return _bad(routine, qubit, f"{type(analysis).__name__} failed")
+        return Fit.failed(routine, qubit, f"{type(analysis).__name__} failed")
     row = table[table["name"] == kind].iloc[0]
     tau = float(row["value"].nominal_value)
     tau_err = float(row["value"].std_dev)

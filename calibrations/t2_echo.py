@@ -75,11 +75,9 @@ class T2Echo:
         self, qubit: str, result: ExecutionResult, readout: QubitCalibration | None = None
     ) -> Fit:
         """T2E (s) from the thresholded shots; x is the total free time 2·(τ/2) (s)."""
-        if qubit not in result.shots:
-            raise CalibrationError(
-                f"no shots for {qubit} in the result", qubit=qubit, routine=self.name
-            )
-        outcomes = discriminated(result.shots[qubit], self.built.get(qubit, readout))
+        outcomes = discriminated(
+            result.acquisition(qubit, self.name), self.built.get(qubit, readout)
+        )
         if outcomes is None:
             return Fit(
                 routine=self.name,

@@ -39,6 +39,19 @@ class Fit(Frozen):
     y: tuple[float, ...] = ()
     y_fit: tuple[float, ...] = ()
 
+    @classmethod
+    def failed(cls, routine: str, qubit: str, message: str) -> Fit:
+        """A ``bad`` fit with no values, saying why."""
+        return cls(
+            routine=routine,
+            qubit=qubit,
+            values={},
+            uncertainties={},
+            quality="bad",
+            r_squared=0.0,
+            message=message,
+        )
+
 
 def project_iq(
     shots: NDArray[np.complexfloating],

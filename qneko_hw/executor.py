@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 
 from qneko_hw.compiler.programs import CompiledExperiment
 from qneko_hw.compiler.render import render_awg
-from qneko_hw.errors import InstrumentError
+from qneko_hw.errors import CalibrationError, InstrumentError
 
 if TYPE_CHECKING:
     from qneko_hw.drivers.roles import AWG, Digitizer, LOSource
@@ -38,6 +38,18 @@ class ExecutionResult:
     sweep_values: NDArray[np.float64]
     program_digest: str
     duration_s: float
+
+    def acquisition(self, name: str, routine: str | None = None) -> NDArray[np.complex64]:
+        """The shots of acquisition ``name``; a missing one raises :class:`CalibrationError`."""
+        try:
+            return self.shots[name]
+        except KeyError:
+            known = ", ".join(sorted(self.shots)) or "none"
+            raise CalibrationError(
+                f"no shots for {name} in the result (acquisitions: {known})",
+                qubit=name,
+                routine=routine,
+            ) from None
 
 
 def _get(instruments: Mapping[str, Any], name: str) -> Any:
