@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
+from qneko_hw.compiler.channels import ChannelInfo, resolve_channel
 from qneko_hw.compiler.programs import (
     ENTRY_DTYPE,
     AwgProgram,
@@ -28,30 +28,15 @@ from qneko_hw.compiler.programs import (
 )
 from qneko_hw.compiler.traits import awg_traits, digitizer_traits
 from qneko_hw.config.calibration import CalibrationState
-from qneko_hw.config.station import DriveLine, FluxLine, MixerConfig, ReadoutLine, Station
+from qneko_hw.config.station import Station
 from qneko_hw.errors import CompilationError
 from qneko_hw.pulses import PulseModel, pulse_shape
 
-__all__ = ["Builder", "ChannelInfo"]
+__all__ = ["Builder"]
 
 _TWO_PI = 2 * math.pi
 _GRID_TOLERANCE = 1e-6
 _MAX_SAMPLES = 2**31 - 1  # no instrument holds more in one step
-
-
-@dataclass(frozen=True)
-class ChannelInfo:
-    """Where a logical channel goes: line key, AWG, channels, LO, limit, kind."""
-
-    line: str
-    kind: str  # drive | readout | flux
-    qubit: str
-    awg: str
-    channel_i: int
-    channel_q: int | None
-    lo: str | None
-    limit_v: float
-    correction: MixerConfig
 
 
 class Builder:
@@ -149,70 +134,9 @@ class Builder:
         """Resolve a logical channel to its wiring (cached)."""
         info = self._channels.get(name)
         if info is None:
-            info = self._resolve(name)
+            info = resolve_channel(name, self.station, self.state)
             self._channels[name] = info
         return info
-
-    def _resolve(self, name: str) -> ChannelInfo:
-        qubit, _, role = name.rpartition(".")
-        if role not in ("drive", "readout", "flux", "acquire") or not qubit:
-            raise CompilationError(
-                f"unknown logical channel '{name}' (expected <qubit>.drive, .readout or .flux)",
-                channel=name,
-            )
-        if qubit not in self.state.qubits:
-            known = ", ".join(sorted(self.state.qubits))
-            raise CompilationError(f"unknown qubit '{qubit}' (known: {known})", channel=name)
-        line: DriveLine | ReadoutLine | FluxLine
-        if role == "drive":
-            if qubit not in self.station.drive:
-                raise CompilationError(
-                    f"qubit {qubit} has no drive line in the station", channel=name
-                )
-            line, key = self.station.drive[qubit], f"drive:{qubit}"
-        elif role == "flux":
-            if qubit not in self.station.flux:
-                raise CompilationError(
-                    f"qubit {qubit} has no flux line in the station", channel=name
-                )
-            fl = self.station.flux[qubit]
-            return ChannelInfo(
-                f"flux:{qubit}",
-                "flux",
-                qubit,
-                fl.awg,
-                fl.channel,
-                None,
-                None,
-                self._limit(fl.awg),
-                MixerConfig(),
-            )
-        else:
-            feed = self.station.feedline_of(qubit)
-            if feed is None:
-                raise CompilationError(
-                    f"qubit {qubit} is on no readout line of the station", channel=name
-                )
-            line, key = self.station.readout[feed], f"readout:{feed}"
-        assert not isinstance(line, FluxLine)
-        return ChannelInfo(
-            key,
-            "drive" if role == "drive" else "readout",
-            qubit,
-            line.awg,
-            line.channel_i,
-            line.channel_q,
-            line.lo,
-            self._limit(line.awg),
-            line.correction,
-        )
-
-    def _limit(self, awg: str) -> float:
-        cfg = self.station.instruments[awg]
-        limit = awg_traits(cfg.model).max_amplitude_v
-        if cfg.limits.max_amplitude_v is not None:
-            limit = min(limit, cfg.limits.max_amplitude_v)
-        return limit
 
     def frame_frequency(self, channel: str) -> float:
         """Current frame frequency (Hz) of a logical channel."""
