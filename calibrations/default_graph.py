@@ -89,7 +89,7 @@ ENTRIES: tuple[Entry, ...] = (
     _e("discrimination", "discrimination:Discrimination", ("rabi",), _DISC, 24, {"assignment_fidelity": 0.01}, {"shots": 500}),  # noqa: E501
     _e("ramsey", "ramsey:Ramsey", ("discrimination",), ("drive_frequency_hz",), 12, {"drive_frequency_hz": 2e-5}, {"points": 21}),  # noqa: E501
     _e("amplitude", _SECOND_AMPLITUDE, ("ramsey",), _PI, 12, {"pi_amplitude_v": 0.005}, {"points": 15, "shots": 400}),  # noqa: E501
-    _e("drag", "drag:Drag", ("amplitude",), ("drag_beta_s",), 48, {"drag_beta_s": 0.2}, {"points": 11}),  # noqa: E501
+    _e("drag", "drag:DragBeta", ("amplitude",), ("drag_beta_s",), 48, {"drag_beta_s": 0.2}, {"points": 11}),  # noqa: E501
     _e("t1", "t1:T1", ("drag",), ("t1_s",), 12, {"t1_s": 0.25}, {"points": 11, "shots": 400}),
     _e("t2_echo", "t2_echo:T2Echo", ("t1",), ("t2_echo_s",), 12, {"t2_echo_s": 0.25}, {"points": 11, "shots": 400}),  # noqa: E501
     _e("rb", "rb:RandomizedBenchmarking", ("drag",), (), 24, {}, None),
