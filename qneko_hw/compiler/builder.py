@@ -96,6 +96,7 @@ class Builder:
         self._floor = 0  # where a channel first used after a full barrier starts
         self.phase: dict[str, float] = {}
         self.freq: dict[str, float] = {}
+        self._checked: dict[tuple[str, int, float], tuple[list[list[float]], float]] = {}
         self._ops: list[tuple[str, tuple[str, ...], int, list[float] | None]] = []
         self._measured: set[str] = set()
 
@@ -224,16 +225,26 @@ class Builder:
         self, channel: str, wf: int, n: int, amplitude: float, phase: float, *, what: str
     ) -> None:
         """Play waveform ``wf`` (``n`` samples) at ``amplitude`` (V) and extra ``phase`` (rad)."""
+        hit = self._checked.get((channel, wf, amplitude))
+        if hit is None:
+            hit = self._check_play(channel, wf, amplitude, what)
+        line, f_if = hit
+        start = self.clock.get(channel, self._floor)
+        entry = [self.step, start, wf, amplitude, self.phase.get(channel, 0.0) + phase, f_if]
+        line.append(entry)
+        self.clock[channel] = start + n
+        if self.alap:
+            self._ops.append(("play", (channel,), n, entry))
+
+    def _check_play(
+        self, channel: str, wf: int, amplitude: float, what: str
+    ) -> tuple[list[list[float]], float]:
+        """Limits of a (channel, waveform, amplitude) under the current frame: the line's
+        entry list and the IF (Hz). Cached until a frame frequency changes."""
         info = self._channels.get(channel) or self.channel(channel)
         if abs(amplitude) * self.peaks[wf] > info.limit_v * (1 + 1e-9):
             self._over_limit(info, channel, abs(amplitude) * self.peaks[wf], what)
-        freq = self.freq.get(channel)
-        if freq is None:
-            freq = self.frame_frequency(channel)
-        lo = self._lo.get(info.line)
-        if lo is None:
-            lo = self.lo_frequency(info, channel)
-        f_if = freq - lo
+        f_if = self.frame_frequency(channel) - self.lo_frequency(info, channel)
         if abs(f_if) > self.sample_rate_hz / 2:
             raise CompilationError(
                 f"{what} on {channel}: IF {f_if / 1e6:.1f} MHz exceeds the Nyquist frequency",
@@ -243,15 +254,9 @@ class Builder:
                 limit=self.sample_rate_hz / 2,
                 value=f_if,
             )
-        start = self.clock.get(channel, self._floor)
-        entry = [self.step, start, wf, amplitude, self.phase.get(channel, 0.0) + phase, f_if]
-        line = self.entries.get(info.line)
-        if line is None:
-            line = self.entries[info.line] = []
-        line.append(entry)
-        self.clock[channel] = start + n
-        if self.alap:
-            self._ops.append(("play", (channel,), n, entry))
+        line = self.entries.setdefault(info.line, [])
+        self._checked[(channel, wf, amplitude)] = (line, f_if)
+        return line, f_if
 
     def _over_limit(self, info: ChannelInfo, channel: str, peak: float, what: str) -> None:
         raise CompilationError(
@@ -277,10 +282,14 @@ class Builder:
     def barrier(self, channels: tuple[str, ...]) -> None:
         """Align ``channels``; when empty, every channel of the experiment (a channel first
         used later starts no earlier than this barrier)."""
-        chans = channels or tuple(self.clock)
-        t = max((self.clock.get(c, self._floor) for c in chans), default=self._floor)
+        clock = self.clock
+        chans = channels or tuple(clock)
+        t = self._floor
         for c in chans:
-            self.clock[c] = t
+            v = clock.get(c, t)
+            t = max(t, v)
+        for c in chans:
+            clock[c] = t
         if not channels:
             self._floor = t
         if self.alap:
@@ -301,10 +310,12 @@ class Builder:
         """Set the frame frequency (Hz) of ``channel``."""
         self.channel(channel)
         self.freq[channel] = frequency_hz
+        self._checked.clear()
 
     def shift_frequency(self, channel: str, delta_hz: float) -> None:
         """Add ``delta_hz`` (Hz) to the frame frequency of ``channel``."""
         self.freq[channel] = self.frame_frequency(channel) + delta_hz
+        self._checked.clear()
 
     def acquire(self, qubit: str, name: str, n: int) -> None:
         """An acquisition window of ``n`` samples on ``qubit``'s readout, into ``name``."""

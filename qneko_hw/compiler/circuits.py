@@ -87,9 +87,9 @@ def build_target(state: CalibrationState, qubits: Sequence[str], dt_s: float = 1
 def _to_native(
     circuit: QuantumCircuit, state: CalibrationState, qubits: Sequence[str]
 ) -> QuantumCircuit:
-    foreign = [ci for ci in circuit.data if ci.name not in NATIVE_GATES]
-    if not foreign:
+    if not set(circuit.count_ops()) - NATIVE_GATES:
         return circuit
+    foreign = [ci for ci in circuit.data if ci.name not in NATIVE_GATES]
     from qiskit import transpile
 
     try:
@@ -257,7 +257,14 @@ class _Lowering:
             )
         cal, swapped = hit
         flux = f"{cal.flux_qubit}.flux"
-        chans = (*self._channels(i), *self._channels(j), flux)
+        # the pair's drive and flux channels; readout channels follow their drive at measure
+        chans = tuple(
+            dict.fromkeys(
+                c
+                for c in (*self._channels(i), *self._channels(j), flux)
+                if c.endswith((".drive", ".flux"))
+            )
+        )
         pulse = Constant(amplitude_v=cal.amplitude_v.value, duration_s=cal.duration_s.value)
         wf, n = self.b.shape_index(pulse, "cz")
         pa, pb = cal.phase_a_rad.value, cal.phase_b_rad.value
