@@ -98,14 +98,10 @@ def render_line(
                 rows[sel] = coeff[sel, None] * t[None, :]
         return z
     if starts.size < 2 or bool(np.all(starts[1:] >= starts[:-1] + lens[:-1])):
-        # entries sorted and disjoint: one gather and one scatter over all their samples
-        bank = np.concatenate(bank_parts)
-        offsets = np.cumsum(sizes) - sizes
-        total = int(lens.sum())
-        rel = np.arange(total) - np.repeat(np.cumsum(lens) - lens, lens)
-        z[np.repeat(starts, lens) + rel] = (
-            np.repeat(coeff, lens) * bank[np.repeat(offsets[group], lens) + rel]
-        )
+        # entries sorted and disjoint: per template, rows of outer products scattered at once
+        for g, t in enumerate(bank_parts):
+            sel = np.flatnonzero(group == g)
+            z[starts[sel, None] + np.arange(t.size)] = coeff[sel, None] * t[None, :]
         return z
     for g, t in enumerate(bank_parts):
         sel = np.flatnonzero(group == g)
