@@ -12,6 +12,10 @@ from qcodes.instrument import Instrument
 from qneko_hw.drivers.qneko_awg4 import QnekoAWG4
 from qneko_hw.drivers.qneko_dig2 import QnekoDIG2
 from qneko_hw.drivers.qneko_sg1 import QnekoSG1
+from qneko_hw.drivers.roles import SafetyLimits
+from qneko_hw.drivers.rs_sgs100a import RsSgs100aSource
+from qneko_hw.drivers.yokogawa_gs200 import YokogawaGs200Source
+from qneko_hw.errors import InstrumentError, SafetyLimitError
 
 ADDRESS = "TCPIP::127.0.0.1::5025::SOCKET"
 _names = itertools.count()
@@ -72,3 +76,50 @@ def test_dig2_driver_on_pyvisa_sim() -> None:
     dig.steps(11)
     assert (dig.shots(), dig.steps(), dig.sample_rate()) == (500, 11, 1e9)
     assert dig.acquisition_state() == "IDLE"
+
+
+# -- real models: our adapters around QCoDeS's own drivers, on the shipped YAML ----------
+
+
+def test_rs_sgs100a_adapter_on_pyvisa_sim() -> None:
+    lo = RsSgs100aSource(
+        f"sim_sgs{next(_names)}",
+        ADDRESS,
+        SafetyLimits(max_power_dbm=10.0),
+        visalib=sim_lib("rs_sgs100a"),
+    )
+    assert lo.driver.IDN()["model"] == "SGS100A"
+    lo.set_frequency(5.5e9)
+    lo.set_power(-3.0)
+    lo.set_output(True)
+    assert (lo.driver.frequency(), lo.driver.power(), lo.driver.status()) == (5.5e9, -3.0, True)
+    lo.driver.snapshot(update=True)
+    with pytest.raises(SafetyLimitError):
+        lo.set_power(12.0)
+    assert lo.driver.power() == -3.0
+    lo.driver.write("SOUR:FREQ 3e10")  # outside the YAML's specs: queued as an error
+    with pytest.raises(InstrumentError, match="Command error"):
+        lo.check_errors("SOUR:FREQ 3e10")
+    lo.check_errors("nothing")  # the queue was drained
+
+
+def test_yokogawa_gs200_adapter_on_pyvisa_sim() -> None:
+    dc = YokogawaGs200Source(
+        f"sim_gs{next(_names)}",
+        "TCPIP::127.0.0.1::7655::SOCKET",
+        SafetyLimits(max_voltage_v=1.0, max_ramp_rate_v_per_s=50.0),
+        visalib=sim_lib("yokogawa_gs200"),
+        ramp_interval_s=0.001,
+    )
+    assert dc.driver.source_mode() == "VOLT"
+    dc.set_voltage(0.25)
+    dc.set_output(True)
+    assert dc.voltage() == 0.25 and dc.driver.output() == "on"
+    dc.set_voltage(-0.1, rate_v_per_s=20.0)
+    assert dc.voltage() == -0.1
+    dc.driver.snapshot(update=True)
+    with pytest.raises(SafetyLimitError):
+        dc.set_voltage(2.0)
+    with pytest.raises(SafetyLimitError):
+        dc.set_voltage(0.1, rate_v_per_s=100.0)
+    assert dc.voltage() == -0.1
