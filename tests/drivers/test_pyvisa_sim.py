@@ -14,6 +14,7 @@ from qneko_hw.drivers.qneko_dig2 import QnekoDIG2
 from qneko_hw.drivers.qneko_sg1 import QnekoSG1
 from qneko_hw.drivers.roles import SafetyLimits
 from qneko_hw.drivers.rs_sgs100a import RsSgs100aSource
+from qneko_hw.drivers.tek_awg5208 import TekAwg5208
 from qneko_hw.drivers.yokogawa_gs200 import YokogawaGs200Source
 from qneko_hw.errors import InstrumentError, SafetyLimitError
 
@@ -123,3 +124,27 @@ def test_yokogawa_gs200_adapter_on_pyvisa_sim() -> None:
     with pytest.raises(SafetyLimitError):
         dc.set_voltage(0.1, rate_v_per_s=100.0)
     assert dc.voltage() == -0.1
+
+
+def test_tek_awg5208_adapter_on_pyvisa_sim() -> None:
+    awg = TekAwg5208(
+        f"sim_awg5208_{next(_names)}",
+        "TCPIP::127.0.0.1::4000::SOCKET",
+        SafetyLimits(max_amplitude_v=0.5),
+        sample_rate_hz=1.2e9,
+        visalib=sim_lib("tek_awg5208"),
+    )
+    assert awg.driver.IDN()["model"] == "AWG5208"
+    assert awg.sample_rate_hz == 1.2e9
+    awg.set_channel(2, 0.3, 0.05, True)
+    ch2 = awg.driver.ch2
+    assert (ch2.awg_amplitude(), ch2.offset(), ch2.state()) == (0.6, 0.05, 1)
+    awg.set_shots(100, 2e-5)
+    assert awg.shots == 100
+    awg.run()
+    awg.trigger()
+    awg.stop()
+    awg.driver.snapshot(update=True)
+    with pytest.raises(SafetyLimitError):
+        awg.set_channel(1, 0.6)
+    assert awg.driver.ch1.state() == 0
