@@ -22,7 +22,7 @@ from qneko_hw.compiler.render import render_awg
 from qneko_hw.errors import CalibrationError, InstrumentError
 
 if TYPE_CHECKING:
-    from qneko_hw.drivers.roles import AWG, Digitizer, LOSource
+    from qneko_hw.drivers.roles import AWG, DCSource, Digitizer, LOSource
 
 __all__ = ["ExecutionResult", "execute"]
 
@@ -70,6 +70,10 @@ def execute(
     """Upload, arm, run and fetch ``compiled`` on ``instruments`` (name → role object)."""
     t0 = time.perf_counter()
     say = progress or (lambda _msg: None)
+    for dc_prog in compiled.dcs:
+        dc: DCSource = _get(instruments, dc_prog.instrument)
+        dc.set_output(dc_prog.output)
+        dc.set_voltage(dc_prog.voltage_v)
     for lo_prog in compiled.los:
         lo: LOSource = _get(instruments, lo_prog.instrument)
         lo.set_frequency(lo_prog.frequency_hz)

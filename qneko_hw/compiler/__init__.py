@@ -7,6 +7,7 @@ from qneko_hw.compiler.compile import compile_experiment
 from qneko_hw.compiler.programs import (
     AwgProgram,
     CompiledExperiment,
+    DcProgram,
     Demodulator,
     DigitizerProgram,
     LoProgram,
@@ -16,6 +17,7 @@ from qneko_hw.compiler.render import render_awg, render_step
 __all__ = [
     "AwgProgram",
     "CompiledExperiment",
+    "DcProgram",
     "Demodulator",
     "DigitizerProgram",
     "LoProgram",

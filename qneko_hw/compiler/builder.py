@@ -20,6 +20,7 @@ from qneko_hw.compiler.programs import (
     ENTRY_DTYPE,
     AwgProgram,
     CompiledExperiment,
+    DcProgram,
     Demodulator,
     DigitizerProgram,
     LinePlan,
@@ -427,6 +428,7 @@ class Builder:
             awgs=tuple(awgs),
             digitizers=self._digitizers(),
             los=self._los(),
+            dcs=self._dcs(),
             sweep_parameter=sweep_parameter,
             sweep_values=np.asarray(sweep_values, dtype=np.float64),
             shots=self.shots,
@@ -521,6 +523,34 @@ class Builder:
                 )
             )
         return tuple(progs)
+
+    def _dcs(self) -> tuple[DcProgram, ...]:
+        """Bias voltages of the qubits this experiment touches that have a bias line and a
+        calibrated operating point; each checked against the source's voltage limit."""
+        touched = {info.qubit for info in self._channels.values()}
+        dcs: dict[str, DcProgram] = {}
+        for qubit in sorted(touched):
+            line = self.station.bias.get(qubit)
+            bias = self.state.qubit(qubit).bias_voltage_v
+            if line is None or bias is None:
+                continue
+            limit = self.station.instruments[line.source].limits.max_voltage_v
+            if limit is not None and abs(bias.value) > limit:
+                raise CompilationError(
+                    f"{line.source}: bias {bias.value} V of {qubit} exceeds the limit {limit} V",
+                    instrument=line.source,
+                    limit=limit,
+                    value=bias.value,
+                )
+            other = dcs.get(line.source)
+            if other is not None and other.voltage_v != bias.value:
+                raise CompilationError(
+                    f"{line.source} is shared by qubits needing {other.voltage_v} and "
+                    f"{bias.value} V",
+                    instrument=line.source,
+                )
+            dcs[line.source] = DcProgram(line.source, bias.value)
+        return tuple(dcs[k] for k in sorted(dcs))
 
     def _los(self) -> tuple[LoProgram, ...]:
         los: dict[str, LoProgram] = {}

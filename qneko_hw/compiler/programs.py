@@ -18,6 +18,7 @@ __all__ = [
     "ENTRY_DTYPE",
     "AwgProgram",
     "CompiledExperiment",
+    "DcProgram",
     "Demodulator",
     "DigitizerProgram",
     "LinePlan",
@@ -133,6 +134,15 @@ class LoProgram:
     output: bool = True
 
 
+@dataclass(frozen=True)
+class DcProgram:
+    """Settings of a DC source: output voltage (V), output on."""
+
+    instrument: str
+    voltage_v: float
+    output: bool = True
+
+
 @dataclass(frozen=True, eq=False)
 class CompiledExperiment:
     """All programs of one experiment, plus the sweep axis and where each acquisition lands."""
@@ -145,6 +155,7 @@ class CompiledExperiment:
     sweep_values: NDArray[np.float64]
     shots: int
     frame_phases: dict[str, float] = field(default_factory=dict)
+    dcs: tuple[DcProgram, ...] = ()
     digest: str = ""
 
     def sha256(self) -> str:
@@ -174,6 +185,8 @@ class CompiledExperiment:
             h.update(
                 f"lo|{lo.instrument}|{lo.frequency_hz!r}|{lo.power_dbm!r}|{lo.output}".encode()
             )
+        for dc in self.dcs:
+            h.update(f"dc|{dc.instrument}|{dc.voltage_v!r}|{dc.output}".encode())
         h.update(np.ascontiguousarray(self.sweep_values).tobytes())
         h.update(repr(sorted(self.frame_phases.items())).encode())
         return h.hexdigest()

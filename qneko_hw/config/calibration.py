@@ -63,6 +63,8 @@ class QubitCalibration(Frozen):
         iq_angle_rad: rotation bringing the |0⟩–|1⟩ axis onto I (rad), if calibrated.
         t1_s, t2_s: measured coherence times (s): T1 and T2* (Ramsey).
         t2_echo_s: Hahn-echo coherence time T2E (s), if measured.
+        bias_voltage_v: DC flux-bias voltage (V) at the qubit's operating point, for a qubit
+            with a bias line; the compiler sets its DC source to it.
         assignment_fidelity: single-shot assignment fidelity ``1 − ½·[P(1|0) + P(0|1)]``
             of ``threshold``/``iq_angle_rad`` (dimensionless), if measured.
     """
@@ -83,6 +85,7 @@ class QubitCalibration(Frozen):
     t2_s: CalValue | None = None
     t2_echo_s: CalValue | None = None
     assignment_fidelity: CalValue | None = None
+    bias_voltage_v: CalValue | None = None
 
 
 class CzCalibration(Frozen):

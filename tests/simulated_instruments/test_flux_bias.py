@@ -95,3 +95,33 @@ def test_dc_source_tunes_the_qubit_in_the_lab() -> None:
     contrast_detuned = abs(detuned[1] - detuned[0])
     assert contrast_detuned < 0.2 * contrast_resonant
     assert np.isfinite(contrast_resonant) and contrast_resonant > 0
+
+
+def test_compiled_programs_set_the_calibrated_bias() -> None:
+    """The calibration's bias voltage becomes a DC program; the executor sets the source."""
+    from qneko_hw.config.calibration import CalValue
+    from qneko_hw.config.station import Limits
+    from qneko_hw.errors import CompilationError
+
+    chip = tunable_chip()
+    base = default_station({"f0": ["q0"]})
+    station = base.model_copy(
+        update={
+            "instruments": {
+                **base.instruments,
+                "dc": InstrumentConfig(model="yokogawa_gs200", limits=Limits(max_voltage_v=0.1)),
+            },
+            "bias": {"q0": BiasLine(source="dc", resistance_ohm=1000.0)},
+        }
+    )
+    state = design_state(chip, station).with_qubit("q0", bias_voltage_v=CalValue(value=0.05))
+    exp = Experiment(name="m", instructions=(Measure(qubit="q0", name="m"),), shots=10)
+    compiled = compile_experiment(exp, station, state)
+    assert [(d.instrument, d.voltage_v) for d in compiled.dcs] == [("dc", 0.05)]
+    with SimulatedLab(chip, station) as lab, connect(lab.station) as instruments:
+        execute(compiled, instruments)
+        assert lab.bias_current_a("q0") == pytest.approx(50e-6)
+    Instrument.close_all()
+    too_high = state.with_qubit("q0", bias_voltage_v=CalValue(value=0.5))
+    with pytest.raises(CompilationError, match=r"exceeds the limit 0\.1 V"):
+        compile_experiment(exp, station, too_high)
