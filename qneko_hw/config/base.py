@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
@@ -72,8 +73,14 @@ def model_from_data(model: type[M], data: Any, source: str = "<data>") -> M:
         raise _explain(exc, source) from None
 
 
-def load_yaml_model(model: type[M], path: str | Path) -> M:
-    """Load a YAML file into ``model`` with errors naming file, line and field."""
+def load_yaml_model(
+    model: type[M],
+    path: str | Path,
+    prepare: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+) -> M:
+    """Load a YAML file into ``model`` with errors naming file, line and field; ``prepare``
+    (if given) rewrites the top-level mapping before validation (it may raise
+    :class:`ConfigError`)."""
     import yaml
 
     p = Path(path)
@@ -91,6 +98,8 @@ def load_yaml_model(model: type[M], path: str | Path) -> M:
         raise ConfigError(f"{where}not valid YAML: {problem}", source=str(p)) from None
     if not isinstance(data, dict):
         raise ConfigError("expected a mapping at the top level", source=str(p))
+    if prepare is not None:
+        data = prepare(data)
     try:
         return model.model_validate(data)
     except ValidationError as exc:

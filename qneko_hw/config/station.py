@@ -2,18 +2,26 @@
 
 Addresses are VISA resource strings (``TCPIP::host::port::SOCKET``); the address ``sim``
 means "started by the simulated lab", which replaces it with a loopback address.
+
+A station file may name a QCoDeS Station YAML (``qcodes_station:``, a path relative to the
+station file) whose ``instruments:`` (``{name: {type: <QCoDeS driver class>, address: ...}}``)
+become ours: the driver class gives the model (:data:`QCODES_TYPE_MODELS`), ``address`` the
+address. Our own ``instruments:`` entries are merged over them field by field (ours win, so
+a station file can add limits to, or re-address, an instrument of the QCoDeS file).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
 from qneko_hw.config.base import Frozen, load_yaml_model
+from qneko_hw.errors import ConfigError
 
 __all__ = [
+    "QCODES_TYPE_MODELS",
     "BiasLine",
     "DriveLine",
     "FluxLine",
@@ -23,6 +31,7 @@ __all__ = [
     "ReadoutLine",
     "Station",
     "default_station",
+    "qcodes_station_instruments",
 ]
 
 InstrumentModel = Literal[
@@ -37,6 +46,96 @@ InstrumentModel = Literal[
 # Models that fill the role of a QNeko model in the wiring (an SGS100A is an LO source).
 _ROLE_OF_MODEL = {"rs_sgs100a": "qneko_sg1", "tek_awg5208": "qneko_awg4"}
 Channel = Annotated[int, Field(ge=1, le=64)]
+
+#: Our model of each driver class of a QCoDeS station file, by class name (the module must
+#: be in ``qcodes`` or ``qneko_hw``); deprecated QCoDeS aliases included.
+QCODES_TYPE_MODELS: dict[str, str] = {
+    "RohdeSchwarzSGS100A": "rs_sgs100a",
+    "RohdeSchwarz_SGS100A": "rs_sgs100a",
+    "TektronixAWG5208": "tek_awg5208",
+    "AWG5208": "tek_awg5208",
+    "YokogawaGS200": "yokogawa_gs200",
+    "GS200": "yokogawa_gs200",
+    "RohdeSchwarzZNB20": "rs_znb20",
+    "ZNB20": "rs_znb20",
+    "QnekoSG1": "qneko_sg1",
+    "QnekoAWG4": "qneko_awg4",
+    "QnekoDIG2": "qneko_dig2",
+}
+
+
+def _model_of_type(type_name: object) -> str | None:
+    if not isinstance(type_name, str) or "." not in type_name:
+        return None
+    module, _, cls = type_name.rpartition(".")
+    if module.split(".")[0] not in ("qcodes", "qneko_hw"):
+        return None
+    return QCODES_TYPE_MODELS.get(cls)
+
+
+def qcodes_station_instruments(path: str | Path) -> dict[str, dict[str, Any]]:
+    """Our instrument entries (``model``, and ``address`` if given) read from the
+    ``instruments:`` of the QCoDeS Station YAML ``path``.
+
+    Raises:
+        ConfigError: the file cannot be read or is not a QCoDeS station file, or an
+            instrument has a driver class with no model of ours (naming file and instrument).
+    """
+    import yaml
+
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read QCoDeS station file: {exc.strerror}", source=str(p)
+        ) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"QCoDeS station file is not valid YAML: {exc}", source=str(p)) from None
+    instruments = data.get("instruments") if isinstance(data, dict) else None
+    if not isinstance(instruments, dict):
+        raise ConfigError(
+            "QCoDeS station file has no 'instruments' mapping", source=str(p), field="instruments"
+        )
+    out: dict[str, dict[str, Any]] = {}
+    for name, spec in instruments.items():
+        type_name = spec.get("type") if isinstance(spec, dict) else None
+        model = _model_of_type(type_name)
+        if model is None:
+            known = ", ".join(sorted(QCODES_TYPE_MODELS))
+            raise ConfigError(
+                f"instrument '{name}' has driver type {type_name!r}, which maps to no model "
+                f"of ours (known driver classes in qcodes/qneko_hw: {known})",
+                source=str(p),
+                field=f"instruments.{name}.type",
+            )
+        entry: dict[str, Any] = {"model": model}
+        if isinstance(spec, dict) and spec.get("address") is not None:
+            entry["address"] = str(spec["address"])
+        out[str(name)] = entry
+    return out
+
+
+def _merge_qcodes_station(data: dict[str, Any], station_path: Path) -> dict[str, Any]:
+    ref = data.get("qcodes_station")
+    if ref is None:
+        return data
+    if not isinstance(ref, str):
+        raise ConfigError(
+            f"qcodes_station must be a path, got {ref!r}",
+            source=str(station_path),
+            field="qcodes_station",
+        )
+    merged: dict[str, Any] = dict(qcodes_station_instruments(station_path.parent / ref))
+    ours = data.get("instruments")
+    if ours is None:
+        ours = {}
+    if not isinstance(ours, dict):
+        return data  # validation reports it
+    for name, entry in ours.items():
+        base = merged.get(name)
+        merged[name] = {**base, **entry} if isinstance(entry, dict) and base else entry
+    return {**data, "instruments": merged}
 
 
 class Limits(Frozen):
@@ -129,6 +228,7 @@ class Station(Frozen):
 
     name: str = "station"
     seed: int | None = None
+    qcodes_station: str | None = None
     instruments: dict[str, InstrumentConfig]
     drive: dict[str, DriveLine] = Field(default_factory=dict)
     readout: dict[str, ReadoutLine] = Field(default_factory=dict)
@@ -181,8 +281,11 @@ class Station(Frozen):
 
     @classmethod
     def load(cls, path: str | Path) -> Station:
-        """Load a station YAML file; errors name the file, line and field."""
-        return load_yaml_model(cls, path)
+        """Load a station YAML file; errors name the file, line and field. The instruments
+        of the QCoDeS station file named by ``qcodes_station`` (relative to ``path``) are
+        read and merged under ours (see the module docstring)."""
+        p = Path(path)
+        return load_yaml_model(cls, p, prepare=lambda data: _merge_qcodes_station(data, p))
 
     def feedline_of(self, qubit: str) -> str | None:
         """The feedline that reads ``qubit`` out, or ``None``."""
