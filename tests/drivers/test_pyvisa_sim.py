@@ -14,6 +14,7 @@ from qneko_hw.drivers.qneko_dig2 import QnekoDIG2
 from qneko_hw.drivers.qneko_sg1 import QnekoSG1
 from qneko_hw.drivers.roles import SafetyLimits
 from qneko_hw.drivers.rs_sgs100a import RsSgs100aSource
+from qneko_hw.drivers.rs_znb20 import RsZnb20Vna
 from qneko_hw.drivers.tek_awg5208 import TekAwg5208
 from qneko_hw.drivers.yokogawa_gs200 import YokogawaGs200Source
 from qneko_hw.errors import InstrumentError, SafetyLimitError
@@ -148,3 +149,23 @@ def test_tek_awg5208_adapter_on_pyvisa_sim() -> None:
     with pytest.raises(SafetyLimitError):
         awg.set_channel(1, 0.6)
     assert awg.driver.ch1.state() == 0
+
+
+def test_rs_znb20_adapter_on_pyvisa_sim() -> None:
+    limits = SafetyLimits(max_power_dbm=0.0)
+    with pytest.raises(SafetyLimitError):
+        RsZnb20Vna("sim_vna_hot", ADDRESS, limits, power_dbm=5.0, visalib=sim_lib("rs_znb20"))
+    vna = RsZnb20Vna(
+        f"sim_vna{next(_names)}",
+        ADDRESS,
+        limits,
+        power_dbm=-30.0,
+        bandwidth_hz=1000,
+        visalib=sim_lib("rs_znb20"),
+    )
+    assert vna.driver.get_idn()["model"] == "ZNB20-2Port"
+    assert (vna.channel.power(), vna.channel.bandwidth()) == (-30.0, 1000)
+    freqs, s21 = vna.sweep(7.0e9, 7.1e9, 5)  # the YAML's trace has 5 points
+    assert freqs[0] == 7.0e9 and freqs[-1] == 7.1e9 and freqs.size == 5
+    assert s21.shape == (5,) and s21[2] == pytest.approx(0.1)
+    assert vna.channel.format() == "dB"  # restored after the complex read
