@@ -4,7 +4,9 @@ A routine's ``build`` returns either a pulse-level :class:`~qneko_hw.experiment.
 (compiled with ``compile_experiment``), a list of experiments (one program each, run one
 after the other, their steps stacked into one result: for sweeps a single program cannot
 make, e.g. of the readout frequency, which a digitizer demodulates at one frequency for
-every step), or a list of Qiskit circuits on one qubit, played one per sweep step
+every step; an item may also be an ``(experiment, state)`` pair, compiled with that
+calibration state instead of the routine's, e.g. one bias voltage per program), or a list
+of Qiskit circuits on one qubit, played one per sweep step
 (compiled with ``compile_circuit``; circuit qubit 0 is the routine's qubit, clbit ``k`` is
 acquisition ``c<k>``). Circuit routines give their shots per circuit and
 repetition time (s) as ``shots`` and ``repetition_time_s`` attributes (default 1000 and
@@ -84,9 +86,10 @@ def run_routine(
     if isinstance(exp, Experiment):
         programs = [compile_experiment(exp, station, state)]
         exp_name = exp.name
-    elif exp and all(isinstance(e, Experiment) for e in exp):
-        programs = [compile_experiment(e, station, state) for e in exp]
-        exp_name = exp[0].name
+    elif exp and all(isinstance(e, Experiment) or _with_state(e) for e in exp):
+        pairs = [(e, state) if isinstance(e, Experiment) else e for e in exp]
+        programs = [compile_experiment(e, station, s) for e, s in pairs]
+        exp_name = pairs[0][0].name
     else:  # a list of Qiskit circuits, one per sweep step
         exp_name = f"{routine.name}_{qubit}"
         compiled = compile_circuit(
@@ -127,6 +130,16 @@ def run_routine(
         log.warning("%s on %s failed: %s", routine.name, qubit, exc)
         return RoutineOutcome(fit, state, run_file, run_id, exc)
     return RoutineOutcome(fit, new_state, run_file, run_id)
+
+
+def _with_state(item: Any) -> bool:
+    """Whether ``item`` is an ``(Experiment, CalibrationState)`` pair."""
+    return (
+        isinstance(item, tuple)
+        and len(item) == 2
+        and isinstance(item[0], Experiment)
+        and isinstance(item[1], CalibrationState)
+    )
 
 
 def _execute_all(
