@@ -1,0 +1,128 @@
+"""Resonator spectroscopy through a VNA: sweep S21 around the readout frequency, fit the dip.
+
+A VNA measures the feedline's transmission directly; it has nothing to compile, so this
+routine does not go through ``build``/``compile``/``execute``. Its API is
+:meth:`ResonatorSpectroscopyVna.measure` (``(qubit, state, station, vna) -> Fit``, with
+``vna`` any object filling the :class:`~qneko_hw.drivers.roles.VNA` role) followed by the
+usual :meth:`~ResonatorSpectroscopyVna.update`.
+
+measure → one linear sweep of ``span_hz`` in ``points`` points centred on the current
+``readout_frequency_hz`` (the design value before any calibration, f_r + χ of the design),
+optionally corrected for a known electrical delay τ (``S21·e^{2πi·f·τ}``).
+analyze → the complex S21 of a notch-type (hanger) resonator,
+``S21(f) = c + a/(1 + 2i·h·(f − f_r)/κ)`` (c: off-resonant transmission, a = −c·κ/κ_ext·e^{iφ},
+κ: FWHM linewidth in Hz, h = ±1 the sense of rotation), is fitted by least squares on the
+real and imaginary parts (the fit of the digitizer routine,
+:func:`~qneko_hw.calibrations.resonator_spectroscopy.fit_resonance`). The trace noise per
+quadrature, for the weights, is estimated from the second differences of the trace.
+update → ``readout_frequency_hz`` = f_r, the fitted dip. This is the convention of the
+digitizer routine (:class:`~qneko_hw.calibrations.resonator_spectroscopy.ResonatorSpectroscopy`
+sets the |0⟩ resonance; the design state's f_r + χ is not kept): readout optimization then
+moves it to where |0⟩ and |1⟩ separate best. With the qubit thermal the dip is that of the
+|0⟩ resonance, pulled by at most p_th·2χ towards the |1⟩ resonance.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from qneko_hw.analysis import Fit, Quality
+from qneko_hw.calibrations.resonator_spectroscopy import fit_resonance, resonance_model
+from qneko_hw.config.calibration import CalibrationState, CalValue
+from qneko_hw.config.station import Station
+from qneko_hw.drivers.roles import VNA
+from qneko_hw.errors import CalibrationError
+
+__all__ = ["ResonatorSpectroscopyVna", "trace_noise"]
+
+
+def trace_noise(z: NDArray[np.complex128]) -> float:
+    """White noise per quadrature of a smooth complex trace, from its second differences
+    (each has variance 6σ² per quadrature)."""
+    if z.size < 3:
+        return 0.0
+    d2 = z[2:] - 2 * z[1:-1] + z[:-2]
+    return float(math.sqrt(float(np.mean(np.abs(d2) ** 2)) / 12.0))
+
+
+@dataclass(frozen=True)
+class ResonatorSpectroscopyVna:
+    """Readout-resonator spectroscopy with a VNA.
+
+    Attributes:
+        span_hz: full width of the sweep (Hz), centred on the current readout frequency.
+        points: frequencies of the sweep.
+        electrical_delay_s: known electrical delay τ (s) of the line, removed before the
+            fit (0: none).
+    """
+
+    span_hz: float = 10e6
+    points: int = 401
+    electrical_delay_s: float = 0.0
+    name: str = "resonator_spectroscopy_vna"
+
+    def measure(self, qubit: str, state: CalibrationState, station: Station, vna: VNA) -> Fit:
+        """Sweep the VNA around ``qubit``'s readout frequency and fit the resonance."""
+        if station.feedline_of(qubit) is None:
+            raise CalibrationError(f"{qubit} has no readout line", qubit=qubit, routine=self.name)
+        centre = state.qubit(qubit).readout_frequency_hz.value
+        f, s = vna.sweep(centre - self.span_hz / 2, centre + self.span_hz / 2, self.points)
+        return self.analyze(qubit, np.asarray(f, dtype=np.float64), np.asarray(s))
+
+    def analyze(self, qubit: str, f: NDArray[np.float64], s21: NDArray[np.complex128]) -> Fit:
+        """Resonance frequency and linewidth (Hz) from one S21 trace (frequencies in Hz)."""
+        if f.size < 7 or f.shape != s21.shape:
+            return Fit.failed(self.name, qubit, "fewer than 7 frequencies measured")
+        z = np.asarray(s21, dtype=np.complex128) * np.exp(2j * np.pi * f * self.electrical_delay_s)
+        noise = max(trace_noise(z), 1e-12 * float(np.abs(z).max(initial=1.0)))
+        try:
+            p, s, r2 = fit_resonance(f, z, np.full(f.size, noise))
+        except (ValueError, RuntimeError) as exc:
+            return Fit.failed(self.name, qubit, f"fit failed: {exc}")
+        f_r, kappa = float(p[0]), abs(float(p[1]))
+        a, c = complex(p[2], p[3]), complex(p[4], p[5])
+        depth = abs(a) / abs(c) if abs(c) > 0 else math.inf
+        quality: Quality
+        inside = f.min() + kappa / 2 <= f_r <= f.max() - kappa / 2
+        if not (np.all(np.isfinite(s[:2])) and inside) or abs(a) < 5 * noise:
+            quality, msg = "bad", f"no resonance in the sweep (depth {abs(a) / noise:.1f} σ)"
+        elif r2 < 0.9 or kappa > f.max() - f.min():
+            quality, msg = "poor", f"resonance at {f_r / 1e9:.6f} GHz, poor fit (R² {r2:.2f})"
+        else:
+            quality = "good"
+            msg = f"resonance at {f_r / 1e9:.6f} GHz, κ = {kappa / 1e6:.2f} MHz"
+        model = resonance_model(f, f_r, float(p[1]), a, c, hand=int(p[6]))
+        return Fit(
+            routine=self.name,
+            qubit=qubit,
+            values={"resonator_frequency_hz": f_r, "kappa_hz": kappa, "depth": depth},
+            uncertainties={"resonator_frequency_hz": float(s[0]), "kappa_hz": float(s[1])},
+            quality=quality,
+            r_squared=r2,
+            message=msg,
+            x=tuple(float(v) for v in f),
+            y=tuple(float(v) for v in np.abs(z)),
+            y_fit=tuple(float(v) for v in np.abs(model)),
+        )
+
+    def update(self, state: CalibrationState, fit: Fit, run_id: str) -> CalibrationState:
+        """New state with the readout frequency at the fitted resonance; a bad fit raises."""
+        if fit.quality == "bad":
+            raise CalibrationError(
+                f"{fit.qubit}: VNA resonator spectroscopy unusable: {fit.message}",
+                qubit=fit.qubit,
+                routine=self.name,
+                reason=fit.message,
+            )
+        return state.with_qubit(
+            fit.qubit,
+            readout_frequency_hz=CalValue.measured(
+                fit.values["resonator_frequency_hz"],
+                fit.uncertainties["resonator_frequency_hz"],
+                run_id,
+            ),
+        )
