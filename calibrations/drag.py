@@ -20,9 +20,9 @@ import numpy as np
 import scipy.optimize
 from numpy.typing import NDArray
 
-from qneko_hw.analysis import Fit, Quality, project_iq
+from qneko_hw.analysis import Fit, Quality
 from qneko_hw.calibrations.gates import drive_limit_v, gate_pulse
-from qneko_hw.calibrations.readout import BuiltReadout, discriminated
+from qneko_hw.calibrations.readout import BuiltReadout, excited_population
 from qneko_hw.config.calibration import CalibrationState, CalValue, QubitCalibration
 from qneko_hw.config.station import Station
 from qneko_hw.errors import CalibrationError
@@ -87,12 +87,7 @@ class DragBeta:
     ) -> Fit:
         """β (s) at the minimum of the excited population."""
         shots = result.acquisition(qubit, self.name)
-        outcomes = discriminated(shots, self.built.get(qubit, readout))
-        if outcomes is not None:
-            y = outcomes.mean(axis=1).astype(np.float64)
-            err = np.sqrt(np.clip(y * (1 - y), 0.25 / outcomes.shape[1], None) / outcomes.shape[1])
-        else:
-            y, err = project_iq(shots)
+        y, err = excited_population(shots, self.built.get(qubit, readout))
         beta = np.asarray(result.sweep_values, dtype=np.float64)
         return self._fit(qubit, beta, y, err)
 

@@ -31,7 +31,7 @@ from numpy.typing import NDArray
 
 from qneko_hw.analysis import Fit, Quality
 from qneko_hw.calibrations.gates import drive_limit_v, gate_pulse, pulse_train
-from qneko_hw.calibrations.readout import BuiltReadout, discriminated
+from qneko_hw.calibrations.readout import BuiltReadout, binomial_error, discriminated
 from qneko_hw.compiler.traits import awg_traits
 from qneko_hw.config.calibration import CalibrationState, CalValue, QubitCalibration
 from qneko_hw.config.station import Station
@@ -164,8 +164,7 @@ class FineAmplitude:
         n_half = np.asarray(n_half_t, dtype=np.float64)
         n_pi = np.asarray(n_pi_t, dtype=np.float64)
         y = outcomes.mean(axis=1).astype(np.float64)
-        shots = outcomes.shape[1]
-        err = np.sqrt(np.clip(y * (1 - y), 0.25 / shots, None) / shots)
+        err = binomial_error(y, outcomes.shape[1])
         return self._fit(qubit, cal, np.stack([n_half, n_pi]), y, err)
 
     def _fit(

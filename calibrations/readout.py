@@ -22,7 +22,13 @@ from numpy.typing import NDArray
 from qneko_hw.config.calibration import QubitCalibration
 from qneko_hw.discrimination import classify
 
-__all__ = ["BuiltReadout", "counts_experiment_data", "discriminated"]
+__all__ = [
+    "BuiltReadout",
+    "binomial_error",
+    "counts_experiment_data",
+    "discriminated",
+    "excited_population",
+]
 
 
 @dataclass
@@ -47,6 +53,25 @@ def discriminated(
     if cal is None or cal.iq_angle_rad is None or cal.threshold is None:
         return None
     return classify(shots, cal.iq_angle_rad.value, cal.threshold.value)
+
+
+def binomial_error(p: NDArray[np.float64], shots: int) -> NDArray[np.float64]:
+    """Standard error of excited fractions ``p`` from ``shots`` shots (floored at 1/(2√n))."""
+    return np.asarray(np.sqrt(np.clip(p * (1 - p), 0.25 / shots, None) / shots), dtype=np.float64)
+
+
+def excited_population(
+    shots: NDArray[np.complexfloating], readout: QubitCalibration | None
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Excited fraction per step and its error from thresholded shots (steps, shots); without
+    a discriminator, the IQ means projected on their principal axis instead."""
+    from qneko_hw.analysis import project_iq
+
+    outcomes = discriminated(shots, readout)
+    if outcomes is None:
+        return project_iq(shots)
+    y = outcomes.mean(axis=1).astype(np.float64)
+    return y, binomial_error(y, outcomes.shape[1])
 
 
 def counts_experiment_data(

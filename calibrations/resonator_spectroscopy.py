@@ -191,18 +191,25 @@ class ResonatorSpectroscopy:
 
     def update(self, state: CalibrationState, fit: Fit, run_id: str) -> CalibrationState:
         """New state with the readout frequency at the resonance; a bad fit raises."""
-        if fit.quality == "bad":
-            raise CalibrationError(
-                f"{fit.qubit}: resonator spectroscopy unusable: {fit.message}",
-                qubit=fit.qubit,
-                routine=self.name,
-                reason=fit.message,
-            )
-        return state.with_qubit(
-            fit.qubit,
-            readout_frequency_hz=CalValue.measured(
-                fit.values["resonator_frequency_hz"],
-                fit.uncertainties["resonator_frequency_hz"],
-                run_id,
-            ),
+        return set_readout_frequency(state, fit, run_id, self.name, "resonator spectroscopy")
+
+
+def set_readout_frequency(
+    state: CalibrationState, fit: Fit, run_id: str, routine: str, label: str
+) -> CalibrationState:
+    """New state with ``readout_frequency_hz`` at the fitted resonance; a bad fit raises."""
+    if fit.quality == "bad":
+        raise CalibrationError(
+            f"{fit.qubit}: {label} unusable: {fit.message}",
+            qubit=fit.qubit,
+            routine=routine,
+            reason=fit.message,
         )
+    return state.with_qubit(
+        fit.qubit,
+        readout_frequency_hz=CalValue.measured(
+            fit.values["resonator_frequency_hz"],
+            fit.uncertainties["resonator_frequency_hz"],
+            run_id,
+        ),
+    )

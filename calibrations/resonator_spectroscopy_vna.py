@@ -31,8 +31,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from qneko_hw.analysis import Fit, Quality
-from qneko_hw.calibrations.resonator_spectroscopy import fit_resonance, resonance_model
-from qneko_hw.config.calibration import CalibrationState, CalValue
+from qneko_hw.calibrations.resonator_spectroscopy import (
+    fit_resonance,
+    resonance_model,
+    set_readout_frequency,
+)
+from qneko_hw.config.calibration import CalibrationState
 from qneko_hw.config.station import Station
 from qneko_hw.drivers.roles import VNA
 from qneko_hw.errors import CalibrationError
@@ -111,18 +115,4 @@ class ResonatorSpectroscopyVna:
 
     def update(self, state: CalibrationState, fit: Fit, run_id: str) -> CalibrationState:
         """New state with the readout frequency at the fitted resonance; a bad fit raises."""
-        if fit.quality == "bad":
-            raise CalibrationError(
-                f"{fit.qubit}: VNA resonator spectroscopy unusable: {fit.message}",
-                qubit=fit.qubit,
-                routine=self.name,
-                reason=fit.message,
-            )
-        return state.with_qubit(
-            fit.qubit,
-            readout_frequency_hz=CalValue.measured(
-                fit.values["resonator_frequency_hz"],
-                fit.uncertainties["resonator_frequency_hz"],
-                run_id,
-            ),
-        )
+        return set_readout_frequency(state, fit, run_id, self.name, "VNA resonator spectroscopy")
