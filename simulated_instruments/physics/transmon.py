@@ -34,6 +34,25 @@ dissipator's superoperator precomputed once; drive-free runs use the exact propa
 ``exp((L_0 + L_D)·n·dt)`` (one ``d²×d²`` exponential), long driven runs the exact batched
 Liouvillian exponential. Density matrices are vectorised row-major:
 ``vec(ρ)[i·d + j] = ρ[i, j]``, so ``vec(AρB) = (A ⊗ Bᵀ)·vec(ρ)``.
+
+Tone runs (constant-amplitude pulses at an IF, e.g. a spectroscopy tone) are stretches of
+at least ``TONE_RUN_MIN_SAMPLES`` samples with ``z_b[s + n] = c_b·ρ_b^n``, ``|ρ_b| = 1``,
+``ρ_b = e^{iθ_b}`` possibly different in every batch row ``b`` (a row that is zero
+throughout fits any ``ρ``). With ``D = diag(e^{iθ·k})`` (``k`` = level),
+``D·a†·D† = e^{iθ}·a†``, so ``H(ρ·z) = D·H(z)·D†``; the free Hamiltonian and the
+dissipator commute with the conjugation ``𝒟(ρ) = D·ρ·D†``. The propagator of sample ``n``
+is therefore ``S_n = 𝒟ⁿ·S_0·𝒟⁻ⁿ`` and the run's propagator is exactly
+``S_{N−1}···S_0 = 𝒟^N·(𝒟⁻¹·S_0)^N``: one exact exponential ``S_0 = exp(L(c_b)·dt)`` per
+row (``exp(−i·H(c_b)·dt)`` for the closed system) and ``log2(N)`` batched squarings. In
+row-major vectorisation ``𝒟`` is the diagonal ``vec(𝒟ρ)[i·d + j] = e^{iθ(i−j)}·ρ[i, j]``.
+Detection: consecutive ratios ``z[n+1]/z[n]`` of unit modulus that agree within
+``_TONE_RTOL`` (1e-6) in every row, then ``θ_b`` and ``c_b`` fitted over the run and
+accepted only if every sample is within ``_TONE_RTOL·|c_b|`` of ``c_b·e^{iθ_b·n}``. The
+tolerance is above float32 rounding (the AWG twins store float32 samples: ≈1e-7 relative,
+so a played tone's ratios are not equal to 1e-9) and far below anything physical; the
+replaced drive differs from the samples by ``|δz_n| ≤ 1e-6·|c_b|``, which changes ρ by at
+most ``Σ_n 4π·k·√(d−1)·|δz_n|·dt`` in trace norm (≈2e-7 for a float32 2 µs tone at a
+225 kHz Rabi rate; ≈1e-13 for a tone computed in float64).
 """
 
 from __future__ import annotations
@@ -66,6 +85,11 @@ FloatArray = NDArray[np.float64]
 
 #: Driven runs at least this many samples long use an exact batched Liouvillian exponential.
 EXACT_RUN_MIN_SAMPLES = 32
+#: Tone runs (z[n+1] = ρ_b·z[n], |ρ_b| = 1, per batch row) at least this many samples long
+#: use the exact covariant propagator 𝒟^N·(𝒟⁻¹·S_0)^N (see the module docstring).
+TONE_RUN_MIN_SAMPLES = 32
+#: Relative tolerance of the tone detection (ratios, and samples against the fitted tone).
+_TONE_RTOL = 1e-6
 #: Decoherence per Strang substep, Γ·dt/m² ≤ this (Γ = 1/T1 + 2/T_φ): measured splitting
 #: error < 1e-6 in populations for π to 2π pulses with T1, T2 ≥ 1 µs and IF up to 100 MHz.
 _STRANG_GAMMA_DT = 5e-5
@@ -218,6 +242,159 @@ def _runs(envelopes: ComplexArray) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
     return starts, lengths
 
 
+@dataclass(frozen=True)
+class _Tone:
+    """A tone run: samples [start, stop) with z_b[start + n] = amplitude_b·e^{i·step_b·n}."""
+
+    start: int
+    stop: int
+    amplitude: ComplexArray  # (B,) complex, V at the chip
+    step: FloatArray  # (B,) θ_b = arg ρ_b, rad per sample
+
+
+def _abs2(z: ComplexArray) -> FloatArray:
+    return np.asarray(z.real * z.real + z.imag * z.imag, dtype=np.float64)
+
+
+def _fit_tone(segment: ComplexArray, start: int) -> _Tone | None:
+    """Fit z_b[n] = c_b·e^{iθ_b·n} to a (B, L) segment; None unless every sample fits."""
+    b, length = segment.shape
+    cross = np.sum(segment[:, 1:] * np.conj(segment[:, :-1]), axis=1)  # pairwise sum
+    step = np.asarray(np.angle(cross), dtype=np.float64)  # 0 for a row zero throughout
+    # e^{−iθn} for n = 64·q + r as e^{−iθ·64q}·e^{−iθr}: two short exponentials, ≤ 1 ulp off
+    fine = np.exp(-1j * step[:, None] * np.arange(64))
+    coarse = np.exp(-1j * step[:, None] * (64.0 * np.arange(-(-length // 64))))
+    rotation = (coarse[:, :, None] * fine[:, None, :]).reshape(b, -1)[:, :length]
+    demodulated = segment * rotation  # c_b + (deviation from the tone)·e^{−iθn}
+    amplitude = np.mean(demodulated, axis=1)
+    deviation = np.max(np.abs(demodulated - amplitude[:, None]), axis=1)
+    if np.any(deviation > _TONE_RTOL * np.abs(amplitude)):
+        return None
+    return _Tone(start, start + length, amplitude, step)
+
+
+def _spans(flags: NDArray[np.bool_], min_count: int) -> list[tuple[int, int]]:
+    """[start, stop) of the runs of True in ``flags`` at least ``min_count`` long."""
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], flags.astype(np.int8), [0]))))
+    return [
+        (lo, hi)
+        for lo, hi in zip(edges[0::2].tolist(), edges[1::2].tolist(), strict=True)
+        if hi - lo >= min_count
+    ]
+
+
+def _tones_in(envelopes: ComplexArray, offset: int, min_samples: int) -> list[_Tone]:
+    """Tone runs of at least ``min_samples`` samples in a (B, L) stretch of the envelopes.
+
+    Division-free tests of the ratios q_n = z[n+1]/z[n] in every row: |q_n| = 1 (or zero to
+    zero) as ``||z[n+1]|² − |z[n]|²| ≤ 2·tol·|z[n]|²``; where a span of such links fits no
+    single tone, it is split where q_n ≠ q_{n−1}: ``|z[n+1]·z[n−1] − z[n]²| > tol·|z[n]|²``.
+    """
+    power = _abs2(envelopes)
+    link = np.all(np.abs(power[:, 1:] - power[:, :-1]) <= 2 * _TONE_RTOL * power[:, :-1], axis=0)
+    tones: list[_Tone] = []
+    for lo, hi in _spans(link, min_samples - 1):  # links lo..hi−1: samples lo..hi
+        span = envelopes[:, lo : hi + 1]
+        whole = _fit_tone(span, offset + lo)
+        if whole is not None:
+            tones.append(whole)
+            continue
+        curvature = span[:, 2:] * span[:, :-2] - span[:, 1:-1] ** 2
+        steady = np.all(_abs2(curvature) <= _TONE_RTOL**2 * power[:, lo + 1 : hi] ** 2, axis=0)
+        # chains of links with one ratio: links first..first+count−1, samples first..first+count
+        firsts = np.flatnonzero(np.concatenate(([True], ~steady)))
+        counts = np.diff(np.append(firsts, span.shape[1] - 1))
+        free_from = 0  # consecutive chains share a sample: keep the tones disjoint
+        for first, count in zip(firsts.tolist(), counts.tolist(), strict=True):
+            start, stop = max(first, free_from), first + count + 1
+            if stop - start < min_samples:
+                continue
+            tone = _fit_tone(span[:, start:stop], offset + lo + start)
+            if tone is not None:
+                tones.append(tone)
+                free_from = stop
+    return tones
+
+
+def _tone_runs(
+    envelopes: ComplexArray, starts: NDArray[np.intp], lengths: NDArray[np.intp]
+) -> list[_Tone]:
+    """Disjoint tone runs (≥ ``TONE_RUN_MIN_SAMPLES``), ordered in time.
+
+    A tone that is not constant in every row changes some sample at every step, so it lies
+    in a stretch of single-sample runs of :func:`_runs`; only those stretches are searched.
+    """
+    min_samples = max(3, TONE_RUN_MIN_SAMPLES)
+    tones: list[_Tone] = []
+    for r0, r1 in _spans(lengths == 1, min_samples):
+        lo, hi = int(starts[r0]), int(starts[r1 - 1]) + 1
+        tones.extend(_tones_in(envelopes[:, lo:hi], lo, min_samples))
+    return tones
+
+
+def _covered(tones: list[_Tone], n: int) -> NDArray[np.bool_]:
+    """Mask of the samples inside a tone run, shape (N,)."""
+    mask = np.zeros(n, dtype=bool)
+    for tone in tones:
+        mask[tone.start : tone.stop] = True
+    return mask
+
+
+def _level_difference(d: int) -> FloatArray:
+    """i − j at the row-major index i·d + j, shape (d²,)."""
+    idx = np.arange(d, dtype=np.float64)
+    return np.asarray((idx[:, None] - idx[None, :]).reshape(-1), dtype=np.float64)
+
+
+def _expm_small(a: ComplexArray) -> ComplexArray:
+    """exp of a stack of small matrices (B, k, k): Taylor (degree 13) with scaling and squaring.
+
+    Scaled to ‖a‖₁/2^s ≤ 1/4, where the truncation error is < 1e-19 relative. Batched
+    ``matmul`` only: ``scipy.linalg.expm`` handles a stack one matrix at a time through BLAS
+    calls that are slow when the cores are shared.
+    """
+    norm = float(np.max(np.sum(np.abs(a), axis=-2), initial=0.0))
+    s = max(0, math.ceil(math.log2(norm / 0.25))) if norm > 0.25 else 0
+    x = a / 2.0**s
+    out = np.eye(a.shape[-1], dtype=np.complex128) + x
+    term = x
+    for j in range(2, 14):
+        term = np.matmul(term, x) / j
+        out = out + term
+    for _ in range(s):
+        out = np.matmul(out, out)
+    return np.asarray(out, dtype=np.complex128)
+
+
+def _tone_unitary(
+    params: TransmonParams, energies: FloatArray, tone: _Tone, dt_s: float
+) -> ComplexArray:
+    """Closed-system propagator of a tone run, D^N·(D⁻¹·U_0)^N, shape (B, d, d)."""
+    n = tone.stop - tone.start
+    u0 = _run_unitaries(params, energies, tone.amplitude[None], np.array([dt_s]))[0]
+    levels = np.arange(params.levels, dtype=np.float64)
+    step = tone.step[:, None]
+    power = np.linalg.matrix_power(np.exp(-1j * step * levels)[:, :, None] * u0, n)
+    return np.asarray(np.exp(1j * n * step * levels)[:, :, None] * power, dtype=np.complex128)
+
+
+def _tone_superoperator(
+    params: TransmonParams,
+    energies: FloatArray,
+    l_d: ComplexArray,
+    tone: _Tone,
+    dt_s: float,
+) -> ComplexArray:
+    """Row-major propagator of a tone run, 𝒟^N·(𝒟⁻¹·S_0)^N, shape (B, d², d²)."""
+    n = tone.stop - tone.start
+    liou = _hamiltonian_superoperator(_hamiltonians(params, energies, tone.amplitude)) + l_d
+    s0 = _expm_small(liou * dt_s)
+    diff = _level_difference(params.levels)
+    step = tone.step[:, None]
+    power = np.linalg.matrix_power(np.exp(-1j * step * diff)[:, :, None] * s0, n)
+    return np.asarray(np.exp(1j * n * step * diff)[:, :, None] * power, dtype=np.complex128)
+
+
 def _check_inputs(envelopes: ComplexArray, dt_s: float) -> ComplexArray:
     env = np.asarray(envelopes, dtype=np.complex128)
     if env.ndim != 2:
@@ -277,13 +454,22 @@ def unitary(
         return total
     energies = _free_energies(params, frame_frequency_hz)
     starts, lengths = _runs(env)
+    tones = _tone_runs(env, starts, lengths)
+    # the runs between tone runs, then the tone run: one group per tone, plus the tail
+    bounds = [tone.start for tone in tones] + [n]
     chunk = max(1, _CHUNK_ELEMENTS // (b * d * d))
-    for lo in range(0, starts.size, chunk):
-        sl = slice(lo, lo + chunk)
-        values = np.ascontiguousarray(env[:, starts[sl]].T)
-        times = np.asarray(lengths[sl] * dt_s, dtype=np.float64)
-        us = _run_unitaries(params, energies, values, times)
-        total = np.matmul(_tree_product(us), total)
+    begin = 0
+    for i, end in enumerate(bounds):
+        r0, r1 = np.searchsorted(starts, [begin, end])
+        for lo in range(int(r0), int(r1), chunk):
+            sl = slice(lo, min(lo + chunk, int(r1)))
+            values = np.ascontiguousarray(env[:, starts[sl]].T)
+            times = np.asarray(lengths[sl] * dt_s, dtype=np.float64)
+            us = _run_unitaries(params, energies, values, times)
+            total = np.matmul(_tree_product(us), total)
+        if i < len(tones):
+            total = np.matmul(_tone_unitary(params, energies, tones[i], dt_s), total)
+            begin = tones[i].stop
     return total
 
 
@@ -339,15 +525,21 @@ def evolve(
     energies = _free_energies(params, frame_frequency_hz)
     l_d = dissipator_superoperator(params)
     l_0 = _hamiltonian_superoperator(np.diag(energies).astype(np.complex128)) + l_d
-    half_t = np.ascontiguousarray(scipy.linalg.expm(l_d * (h / 2)).T)
-    full_t = np.ascontiguousarray(scipy.linalg.expm(l_d * h).T)
     free_t: dict[int, ComplexArray] = {}
 
     starts, lengths = _runs(env)
+    tones = _tone_runs(env, starts, lengths)
+    tone_at = {tone.start: tone for tone in tones}
+    in_tone = _covered(tones, n)[starts]  # tone runs consist of single-sample runs
     values_all = env[:, starts]  # (B, R)
     driven = np.any(values_all != 0, axis=0)
     # One batched eigendecomposition for every driven run that goes through Strang steps.
-    strang_runs = np.flatnonzero(driven & (lengths < EXACT_RUN_MIN_SAMPLES))
+    strang_runs = np.flatnonzero(driven & (lengths < EXACT_RUN_MIN_SAMPLES) & ~in_tone)
+    if strang_runs.size:
+        half_t = np.ascontiguousarray(scipy.linalg.expm(l_d * (h / 2)).T)
+        full_t = np.ascontiguousarray(scipy.linalg.expm(l_d * h).T)
+    else:  # no Strang step, so no half-step is ever owed
+        half_t = full_t = np.eye(d * d, dtype=np.complex128)
     unitaries: dict[int, tuple[ComplexArray, ComplexArray]] = {}
     chunk = max(1, _CHUNK_ELEMENTS // (b * d * d))
     for lo in range(0, strang_runs.size, chunk):
@@ -359,9 +551,17 @@ def evolve(
             unitaries[int(r)] = (us[j], uhs[j])
 
     pending = False  # a half-step of the dissipator is owed
-    for r in range(starts.size):
+    # every run except those inside a tone run; a tone run is applied at its first sample
+    visit = np.flatnonzero(~in_tone | np.isin(starts, list(tone_at)))
+    for r in visit.tolist():
         length = int(lengths[r])
-        if not driven[r]:
+        if in_tone[r]:
+            tone = tone_at[int(starts[r])]
+            if pending:
+                rho = apply_superoperator(half_t.T, rho)
+                pending = False
+            rho = apply_superoperator(_tone_superoperator(params, energies, l_d, tone, dt_s), rho)
+        elif not driven[r]:
             if pending:
                 rho = apply_superoperator(half_t.T, rho)
                 pending = False
