@@ -5,18 +5,20 @@
 Each qubit's walk is a generator: it yields a request (node, action, routine) whenever it
 needs a routine run, and gets back the outcome. The scheduler serves the pending request of
 the lowest graph level first (ties: the qubit served longest ago), so qubits advance level
-by level; one routine runs at a time on the shared instruments. Between routines it polls
-``should_stop``; a ``KeyboardInterrupt`` from a routine ends the run the same way, keeping
-every commit made so far.
+by level; one routine runs at a time on the shared instruments, on one qubit or, with a
+``group_runner``, on every qubit waiting for the same node at once (multiplexed). Between
+routines it polls ``should_stop``; a ``KeyboardInterrupt`` from a routine ends the run the
+same way, keeping every commit made so far.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Protocol
 
 from qneko_hw.calibrations.graph import (
     Action,
@@ -33,11 +35,11 @@ from qneko_hw.calibrations.graph import (
     judge,
     measured_at,
 )
-from qneko_hw.calibrations.runner import Routine, RoutineOutcome
+from qneko_hw.calibrations.runner import Routine, RoutineOutcome, multiplexable
 from qneko_hw.config.calibration import CalibrationState, QubitCalibration
 from qneko_hw.errors import CalibrationError, ConfigError
 
-__all__ = ["run_graph"]
+__all__ = ["GroupRunner", "run_graph"]
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,21 @@ class _Reply:
 _Walk = Generator[_Request, _Reply, bool]
 
 
+class GroupRunner(Protocol):
+    """Runs one routine on several qubits at once (e.g.
+    :func:`~qneko_hw.calibrations.runner.run_routine_multiplexed` bound to a station):
+    qubit → outcome, or the exception that qubit's run raised."""
+
+    def __call__(
+        self,
+        routine: Routine,
+        qubits: Sequence[str],
+        state: CalibrationState,
+        progress: Callable[[str, str], None],
+        /,
+    ) -> Mapping[str, RoutineOutcome | Exception]: ...
+
+
 class _Engine:
     def __init__(
         self,
@@ -74,9 +91,11 @@ class _Engine:
         commit: Committer | None,
         progress: Callable[[Event], None] | None,
         now: Callable[[], datetime],
+        group_runner: GroupRunner | None = None,
     ) -> None:
         self.graph, self.state, self.runner = graph, state, runner
         self.commit_fn, self.progress_fn, self.now = commit, progress, now
+        self.group_runner = group_runner
         self.steps: list[StepRecord] = []
         self.seq = 0
 
@@ -97,6 +116,31 @@ class _Engine:
             log.warning("%s %s on %s raised %s", req.action, req.node, qubit, _describe(exc))
             log.debug("traceback of %s %s on %s", req.action, req.node, qubit, exc_info=True)
             return _Reply(None, exc)
+
+    def execute_group(self, qubits: Sequence[str], req: _Request) -> dict[str, _Reply]:
+        """Run a requested routine on several qubits at once (``group_runner``)."""
+        assert self.group_runner is not None
+        for q in qubits:
+            self.event(q, req.node, req.action, "start", req.routine.name)
+
+        def say(q: str, msg: str) -> None:
+            self.event(q, req.node, req.action, "step", msg)
+
+        try:
+            got = self.group_runner(req.routine, qubits, self.state, say)
+        except Exception as exc:  # every qubit of the group gets it
+            log.warning("%s %s on %s raised %s", req.action, req.node, qubits, _describe(exc))
+            got = dict.fromkeys(qubits, exc)
+        replies: dict[str, _Reply] = {}
+        for q in qubits:
+            item = got.get(q)
+            if isinstance(item, RoutineOutcome):
+                replies[q] = _Reply(item, None)
+            else:
+                exc = item if isinstance(item, Exception) else RuntimeError("no outcome")
+                log.warning("%s %s on %s raised %s", req.action, req.node, q, _describe(exc))
+                replies[q] = _Reply(None, exc)
+        return replies
 
     def commit(self, new: CalibrationState, message: str, author: str) -> int | None:
         old = self.state.model_dump(exclude={"version"})
@@ -281,7 +325,13 @@ class _QubitWalk:
         assert outcome is not None
         node = self.g.nodes[name]
         msg = f"{node.routine.name} {self.q} {outcome.run_id}"
-        version = self.e.commit(outcome.state, msg, node.routine.name)
+        # The routine updated this qubit of the state it started from; other qubits may have
+        # been committed since (multiplexed runs), so only this qubit's entry is taken.
+        current = self.e.state
+        rebased = outcome.state.model_copy(
+            update={"qubits": {**current.qubits, self.q: outcome.state.qubit(self.q)}}
+        )
+        version = self.e.commit(rebased, msg, node.routine.name)
         if version is not None:
             last = self.e.steps[-1]
             self.e.steps[-1] = replace(last, version=version)
@@ -325,6 +375,7 @@ def run_graph(
     progress: Callable[[Event], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     now: Callable[[], datetime] | None = None,
+    group_runner: GroupRunner | None = None,
 ) -> GraphResult:
     """Calibrate ``qubits`` along ``graph``, interleaved per graph level.
 
@@ -339,6 +390,11 @@ def run_graph(
         progress: called with every :class:`Event`.
         should_stop: polled between routines; True ends the run as an interruption.
         now: clock for ``check_state`` (default: UTC now).
+        group_runner: runs a routine on several qubits at once. With it, the qubits whose
+            pending request is the same node, action and routine (and the routine is
+            :func:`~qneko_hw.calibrations.runner.multiplexable`) are served together: their
+            drives play in parallel and their readouts are multiplexed. Without it, one
+            qubit at a time.
     """
     for q in qubits:
         state.qubit(q)  # unknown qubits raise ConfigError before anything runs
@@ -349,6 +405,7 @@ def run_graph(
         commit=commit,
         progress=progress,
         now=now or (lambda: datetime.now(UTC)),
+        group_runner=group_runner,
     )
     goals = tuple(targets) if targets is not None else graph.leaves
     for t in goals:
@@ -381,11 +438,27 @@ def run_graph(
                 interrupted = True
                 break
             q = min(pending, key=lambda k: (graph.level[pending[k][1].node], served[k], order[k]))
-            walk, req = pending[q]
-            served[q] = max(served.values()) + 1
-            reply = engine.execute(q, req)  # q stays pending if this is interrupted
-            del pending[q]
-            advance(q, walk, reply)
+            req = pending[q][1]
+            group = [q]
+            if group_runner is not None and multiplexable(req.routine):
+                group += [
+                    k
+                    for k in sorted(pending, key=order.__getitem__)
+                    if k != q
+                    and pending[k][1].node == req.node
+                    and pending[k][1].action == req.action
+                    and pending[k][1].routine is req.routine
+                ]
+            turn = max(served.values()) + 1
+            for k in group:
+                served[k] = turn
+            if len(group) == 1:
+                replies = {q: engine.execute(q, req)}  # q stays pending if interrupted
+            else:
+                replies = engine.execute_group(group, req)
+            for k in group:
+                walk_k = pending.pop(k)[0]
+                advance(k, walk_k, replies[k])
     except KeyboardInterrupt:
         interrupted = True
     for q in qubits:

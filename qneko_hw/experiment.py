@@ -1,4 +1,5 @@
-"""Pulse-level experiments: instructions on logical channels, plus one optional sweep.
+"""Pulse-level experiments: instructions on logical channels, plus one optional sweep (and
+sweeps stepped together with it, e.g. one per qubit of a multiplexed experiment).
 
 Logical channels are ``<qubit>.drive``, ``<qubit>.readout`` and ``<qubit>.flux``; each has a
 frame (frequency, phase) that ``shift_phase``, ``set_frequency`` and ``shift_frequency``
@@ -133,7 +134,12 @@ class Sweep(Frozen):
 
 
 class Experiment(Frozen):
-    """A sequence of instructions repeated ``shots`` times per sweep step."""
+    """A sequence of instructions repeated ``shots`` times per sweep step.
+
+    ``parallel_sweeps`` step together with ``sweep`` (same number of values; step k sets
+    value k of each): a multiplexed experiment sweeps each qubit's parameter at once. The
+    result's sweep axis is ``sweep``'s.
+    """
 
     name: str
     instructions: tuple[Instruction, ...] = Field(min_length=1)
@@ -142,7 +148,26 @@ class Experiment(Frozen):
     repetition_time_s: Annotated[float, Field(gt=0, le=10.0)] = 200e-6
     scheduling: Literal["asap", "alap"] = "asap"
 
+    parallel_sweeps: tuple[Sweep, ...] = ()
+
+    @model_validator(mode="after")
+    def _parallel(self) -> Experiment:
+        if self.parallel_sweeps and self.sweep is None:
+            raise ValueError("parallel_sweeps step together with 'sweep', which is missing")
+        for k, extra in enumerate(self.parallel_sweeps):
+            if self.sweep is not None and len(extra.values) != len(self.sweep.values):
+                raise ValueError(
+                    f"parallel_sweeps[{k}] has {len(extra.values)} values, "
+                    f"the sweep has {len(self.sweep.values)}"
+                )
+        return self
+
     @property
     def steps(self) -> int:
         """Number of sweep steps (1 without a sweep)."""
         return len(self.sweep.values) if self.sweep else 1
+
+    @property
+    def all_sweeps(self) -> tuple[Sweep, ...]:
+        """``sweep`` followed by ``parallel_sweeps`` (empty without a sweep)."""
+        return (self.sweep, *self.parallel_sweeps) if self.sweep else ()

@@ -267,6 +267,11 @@ class SimulatedLab:
                         demod_frequency_hz=float(dem.frequency_hz),
                         add_noise=False,
                     )
+                # The physics demodulates with t = k·dt, k counted from the readout's first
+                # sample r0; the digitizer, like the AWG, uses the centre of each sample from
+                # the trigger, t = (r0 + k + 1/2)·dt. Without this the IQ angle would depend
+                # on when the readout starts and on the IF.
+                total *= np.exp(2j * np.pi * float(dem.frequency_hz) * (r0 + 0.5) * dt)
                 std = ro_physics.integration_noise_std_v(noise_density, length * dt, weights)
                 total += ro_physics.noise(self.rng, (shots,), std)
                 out[k, :, d] = total

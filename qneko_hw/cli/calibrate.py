@@ -12,7 +12,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from types import FrameType
@@ -231,6 +231,7 @@ def run_calibrate(
     points: int | None = None,
     target: str | None = None,
     nightly: bool = False,
+    sequential: bool = False,
 ) -> int:
     """Run the calibration graph; returns the exit code (0: every qubit calibrated, 1: one
     failed, 130: interrupted by Ctrl-C)."""
@@ -239,7 +240,7 @@ def run_calibrate(
 
     from qneko_hw.calibrations import run_routine
     from qneko_hw.calibrations.default_graph import default_graph, nightly_graph
-    from qneko_hw.calibrations.runner import Routine, RoutineOutcome
+    from qneko_hw.calibrations.runner import Routine, RoutineOutcome, run_routine_multiplexed
     from qneko_hw.calibrations.scheduler import run_graph
     from qneko_hw.config.initial import design_state
     from qneko_hw.drivers.station import connect
@@ -299,6 +300,23 @@ def run_calibrate(
                 progress=progress,
             )
 
+        def group_runner(
+            routine: Routine,
+            qubits: Sequence[str],
+            st: CalibrationState,
+            progress: Callable[[str, str], None],
+        ) -> dict[str, RoutineOutcome | Exception]:
+            return run_routine_multiplexed(
+                routine,
+                qubits,
+                st,
+                station,
+                instruments,
+                out_dir=out,
+                context={"chip": chip_yaml},
+                progress=progress,
+            )
+
         def commit(new: CalibrationState, message: str, author: str) -> int:
             version = store.commit(new, message, author=author)
             new.model_copy(update={"version": version}).save(state_path)
@@ -318,6 +336,7 @@ def run_calibrate(
                 commit=commit,
                 progress=display.on_event,
                 should_stop=stop,
+                group_runner=None if sequential else group_runner,
             )
     elapsed = time.monotonic() - t0
     _summary(console, result, chip.name, elapsed)

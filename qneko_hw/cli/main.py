@@ -74,6 +74,14 @@ def calibrate(
             "--nightly", help="Drift graph: check the leaves' data first, recalibrate what drifted."
         ),
     ] = False,
+    sequential: Annotated[
+        bool,
+        typer.Option(
+            "--sequential",
+            help="One qubit at a time (default: qubits waiting for the same node run at once, "
+            "readouts multiplexed on their feedlines).",
+        ),
+    ] = False,
 ) -> None:
     """Calibrate the qubits along the calibration graph (on the simulated lab when the
     station's addresses are ``sim``). Ctrl-C stops after the current routine; rerun to resume."""
@@ -81,7 +89,15 @@ def calibrate(
 
     try:
         code = run_calibrate(
-            chip, station, out, qubits, shots, points=points, target=target, nightly=nightly
+            chip,
+            station,
+            out,
+            qubits,
+            shots,
+            points=points,
+            target=target,
+            nightly=nightly,
+            sequential=sequential,
         )
     except QnekoError as exc:
         _fail(exc)

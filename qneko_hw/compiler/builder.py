@@ -156,24 +156,26 @@ class Builder:
         return f
 
     def lo_frequency(self, info: ChannelInfo, channel: str) -> float:
-        """LO frequency (Hz) of a line, fixed by the first channel that uses it."""
+        """LO frequency (Hz) of a line: ``base − if_frequency_hz`` of the line.
+
+        A drive line's base is its qubit's calibrated drive frequency. A readout line's base
+        is the middle of the calibrated readout frequencies of *all* the qubits on the line
+        (the station's ``qubits``), whichever of them this experiment measures: a
+        multiplexed readout keeps its IFs small, and a qubit's readout IF does not depend
+        on which other qubits are measured with it.
+        """
         lo = self._lo.get(info.line)
         if lo is None:
             if info.kind == "flux":
                 lo = 0.0
+            elif info.kind == "drive":
+                line = self.station.drive[info.qubit]
+                lo = self.state.qubit(info.qubit).drive_frequency_hz.value - line.if_frequency_hz
             else:
-                line = (
-                    self.station.drive[info.qubit]
-                    if info.kind == "drive"
-                    else self.station.readout[info.line[8:]]
-                )
-                cal = self.state.qubit(info.qubit)
-                base = (
-                    cal.drive_frequency_hz.value
-                    if info.kind == "drive"
-                    else cal.readout_frequency_hz.value
-                )
-                lo = base - line.if_frequency_hz
+                ro = self.station.readout[info.line[8:]]
+                on_line = [q for q in ro.qubits if q in self.state.qubits] or [info.qubit]
+                freqs = [self.state.qubit(q).readout_frequency_hz.value for q in on_line]
+                lo = 0.5 * (min(freqs) + max(freqs)) - ro.if_frequency_hz
             self._lo[info.line] = lo
         return lo
 

@@ -83,16 +83,14 @@ def compile_experiment(
         CompilationError: naming the instrument, channel, instruction and limit violated.
     """
     sweep = exp.sweep
-    if (
-        sweep is not None
-        and sweep.instruction is not None
-        and not 0 <= sweep.instruction < len(exp.instructions)
-    ):
-        raise CompilationError(
-            f"sweep targets instruction {sweep.instruction}, "
-            f"the experiment has {len(exp.instructions)}",
-            instruction=str(sweep.instruction),
-        )
+    sweeps = exp.all_sweeps
+    for sw in sweeps:
+        if sw.instruction is not None and not 0 <= sw.instruction < len(exp.instructions):
+            raise CompilationError(
+                f"sweep targets instruction {sw.instruction}, "
+                f"the experiment has {len(exp.instructions)}",
+                instruction=str(sw.instruction),
+            )
     b = Builder(
         exp.name,
         station,
@@ -103,13 +101,16 @@ def compile_experiment(
         scheduling=exp.scheduling,
     )
     values = sweep.values if sweep else (0.0,)
-    for step, value in enumerate(values):
+    for step in range(len(values)):
         if step:
             b.begin_step(step)
-        if sweep is not None and sweep.channel is not None and sweep.parameter == "frequency_hz":
-            b.set_frequency(sweep.channel, value)
+        for sw in sweeps:
+            if sw.channel is not None and sw.parameter == "frequency_hz":
+                b.set_frequency(sw.channel, sw.values[step])
         for index, raw in enumerate(exp.instructions):
-            ins = _swept(raw, index, sweep, value)
+            ins: object = raw
+            for sw in sweeps:
+                ins = _swept(ins, index, sw, sw.values[step])
             what = f"instruction {index} ({raw.kind})"
             if isinstance(ins, Play):
                 wf, n = b.shape_index(ins.pulse, what)

@@ -170,9 +170,10 @@ class Model:
             cal = STATE.qubit(q)
             if role == "drive":
                 self.lo[line] = cal.drive_frequency_hz.value - STATION.drive[q].if_frequency_hz
-            else:
-                f = cal.readout_frequency_hz.value
-                self.lo[line] = f - STATION.readout["f0"].if_frequency_hz
+            else:  # the middle of every readout frequency on the feedline, minus the IF
+                ro = STATION.readout["f0"]
+                fs = [STATE.qubit(x).readout_frequency_hz.value for x in ro.qubits]
+                self.lo[line] = 0.5 * (min(fs) + max(fs)) - ro.if_frequency_hz
         return self.lo[line]
 
     def _freq(self, channel: str) -> float:
