@@ -161,6 +161,10 @@ def _merge_experiments(
     return merged, rename
 
 
+def _parameter(exp: Experiment) -> str | None:
+    return exp.sweep.parameter if exp.sweep is not None else None
+
+
 def _merged_state(states: Mapping[str, CalibrationState]) -> CalibrationState:
     base = next(iter(states.values()))
     qubits = dict(base.qubits)
@@ -246,10 +250,7 @@ def merge_builds(
             qubits,
             tuple(items),
             rename,
-            {
-                q: (first[q].sweep.parameter if first[q].sweep else None, tuple(sweeps[q]))
-                for q in qubits
-            },
+            {q: (_parameter(first[q]), tuple(sweeps[q])) for q in qubits},
             first[qubits[0]].name,
         )
     if any(

@@ -137,9 +137,9 @@ class _Engine:
             if isinstance(item, RoutineOutcome):
                 replies[q] = _Reply(item, None)
             else:
-                exc = item if isinstance(item, Exception) else RuntimeError("no outcome")
-                log.warning("%s %s on %s raised %s", req.action, req.node, q, _describe(exc))
-                replies[q] = _Reply(None, exc)
+                error = item if isinstance(item, Exception) else RuntimeError("no outcome")
+                log.warning("%s %s on %s raised %s", req.action, req.node, q, _describe(error))
+                replies[q] = _Reply(None, error)
         return replies
 
     def commit(self, new: CalibrationState, message: str, author: str) -> int | None:

@@ -8,19 +8,24 @@ PNG images embedded as ``data:`` URIs; the page loads nothing from anywhere else
 from __future__ import annotations
 
 import base64
+import dataclasses
 import html
 import io
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from qneko_hw.analysis import Fit
 from qneko_hw.config.calibration import CalibrationState, CalValue
 from qneko_hw.runfile import read_run, unit_of
 
+log = logging.getLogger(__name__)
+
 __all__ = [
+    "BackgroundPlots",
     "DiffRow",
     "ReportEntry",
     "calibration_diff",
@@ -118,6 +123,7 @@ class ReportEntry:
         x_label: label of the plot's x axis (sweep parameter and unit).
         diff: calibration changes this run made.
         error: why the calibration was not updated, if it was not.
+        png: the plot, if already drawn (:class:`BackgroundPlots`); else drawn on writing.
     """
 
     fit: Fit
@@ -126,6 +132,7 @@ class ReportEntry:
     x_label: str = ""
     diff: tuple[DiffRow, ...] = ()
     error: str | None = None
+    png: bytes | None = None
 
     @classmethod
     def from_outcome(cls, outcome: Outcome) -> ReportEntry:
@@ -155,7 +162,8 @@ def plot_fit(fit: Fit, *, x_label: str = "") -> bytes:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(6.0, 3.6), dpi=100, layout="constrained")
+    fig = Figure(figsize=(6.0, 3.6), dpi=100)
+    fig.subplots_adjust(left=0.12, right=0.97, bottom=0.14, top=0.9)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     if fit.x and fit.y and len(fit.x) == len(fit.y):
@@ -197,7 +205,8 @@ th{background:#f4f4f4;text-align:left}td.num{text-align:right;font-variant-numer
 def _section(idx: int, entry: ReportEntry) -> str:
     fit = entry.fit
     e = html.escape
-    png = base64.b64encode(plot_fit(fit, x_label=entry.x_label)).decode("ascii")
+    image = entry.png if entry.png is not None else plot_fit(fit, x_label=entry.x_label)
+    png = base64.b64encode(image).decode("ascii")
     parts = [
         f'<section class="run" id="run-{idx}" data-routine="{e(fit.routine)}" '
         f'data-qubit="{e(fit.qubit)}">',
@@ -278,3 +287,58 @@ def write_report(
     tmp.write_text(render_report(list(entries), title=title), encoding="utf-8")
     tmp.replace(path)
     return path
+
+
+class BackgroundPlots:
+    """Draws report plots in one worker process while a calibration goes on.
+
+    Matplotlib is CPU-bound Python; in the calibrating process it would wait for the GIL
+    that the analyses (and a simulated lab) hold, and drawing every plot at the end would
+    add to the run's wall time. :meth:`submit` an entry as soon as its routine has
+    finished; :meth:`entries` returns them with their plots (an entry whose plot the worker
+    could not draw is drawn on writing). Use as a context manager.
+    """
+
+    def __init__(self) -> None:
+        self._pool: Any = None
+        self._jobs: list[tuple[ReportEntry, Any]] = []
+
+    def __enter__(self) -> BackgroundPlots:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def submit(self, entry: ReportEntry) -> None:
+        """Start drawing ``entry``'s plot."""
+        if self._pool is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            # spawn: the calibrating process has threads (instrument servers, I/O)
+            ctx = multiprocessing.get_context("spawn")
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=ctx)
+        self._jobs.append((entry, self._pool.submit(plot_fit, entry.fit, x_label=entry.x_label)))
+
+    def entries(self) -> list[ReportEntry]:
+        """Every submitted entry, in order, with its plot."""
+        out = []
+        for entry, job in self._jobs:
+            try:
+                png = job.result()
+            except Exception as exc:  # a broken worker: draw it here instead
+                log.warning(
+                    "report plot of %s %s failed in the worker: %s",
+                    entry.fit.routine,
+                    entry.fit.qubit,
+                    exc,
+                )
+                png = None
+            out.append(dataclasses.replace(entry, png=png))
+        return out
+
+    def close(self) -> None:
+        """Stop the worker (pending plots are dropped)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None

@@ -236,45 +236,52 @@ class SimulatedLab:
             z_ro, f_lo, dt = ro_env[k]
             r0 = ro_start[k]
             env = z_ro[r0:]
-            for d, dem in enumerate(cfg.demodulators):
-                if dem.channel != line.digitizer_channel:
-                    continue
-                start = int(dem.start_samples) - r0
+            active = [
+                d for d, dem in enumerate(cfg.demodulators) if dem.channel == line.digitizer_channel
+            ]
+            windows = []
+            for d in active:
+                dem = cfg.demodulators[d]
                 length = int(dem.length_samples)
                 weights = (
                     np.ones(length, dtype=np.complex128)
                     if dem.weights is None
                     else np.asarray(dem.weights, dtype=np.complex128)
                 )
-                total = np.zeros(shots, dtype=np.complex128)
-                noise_density = 0.0
-                for q in qubits:
-                    res = resonator_params(self.chip, q)
-                    noise_density = max(noise_density, res.noise_v_per_sqrt_hz)
-                    if env.size == 0:
-                        continue
-                    total += ro_physics.integrate_shots(
-                        self.rng,
-                        self.qubit_params(q),
-                        res,
-                        env,
-                        dt,
-                        frame_frequency_hz=f_lo,
-                        level_samples=levels[q][k],
-                        weights=weights,
-                        start_sample=start,
-                        length_samples=length,
-                        demod_frequency_hz=float(dem.frequency_hz),
-                        add_noise=False,
+                windows.append(
+                    ro_physics.ReadoutWindow(
+                        weights, int(dem.start_samples) - r0, length, float(dem.frequency_hz)
                     )
+                )
+            # every resonator on the feedline, traced once, integrated in every window
+            total = np.zeros((shots, len(windows)), dtype=np.complex128)
+            noise_density = 0.0
+            for q in qubits:
+                res = resonator_params(self.chip, q)
+                noise_density = max(noise_density, res.noise_v_per_sqrt_hz)
+                if env.size == 0 or not windows:
+                    continue
+                total += ro_physics.integrate_shots_windows(
+                    self.rng,
+                    self.qubit_params(q),
+                    res,
+                    env,
+                    dt,
+                    frame_frequency_hz=f_lo,
+                    level_samples=levels[q][k],
+                    windows=windows,
+                    add_noise=False,
+                )
+            for i, (d, w) in enumerate(zip(active, windows, strict=True)):
                 # The physics demodulates with t = k·dt, k counted from the readout's first
-                # sample r0; the digitizer, like the AWG, uses the centre of each sample from
-                # the trigger, t = (r0 + k + 1/2)·dt. Without this the IQ angle would depend
-                # on when the readout starts and on the IF.
-                total *= np.exp(2j * np.pi * float(dem.frequency_hz) * (r0 + 0.5) * dt)
-                std = ro_physics.integration_noise_std_v(noise_density, length * dt, weights)
-                total += ro_physics.noise(self.rng, (shots,), std)
-                out[k, :, d] = total
+                # sample r0; the digitizer, like the AWG, uses the centre of each sample
+                # from the trigger, t = (r0 + k + 1/2)·dt. Without this the IQ angle would
+                # depend on when the readout starts and on the IF.
+                col = total[:, i] * np.exp(2j * np.pi * w.demod_frequency_hz * (r0 + 0.5) * dt)
+                std = ro_physics.integration_noise_std_v(
+                    noise_density, w.length_samples * dt, w.weights
+                )
+                out[k, :, d] = col + ro_physics.noise(self.rng, (shots,), std)
         self.clock_s += steps * shots * float(awg.repetition_time_s)
         return out.astype(np.complex64)
 

@@ -244,6 +244,7 @@ def run_calibrate(
     from qneko_hw.calibrations.scheduler import run_graph
     from qneko_hw.config.initial import design_state
     from qneko_hw.drivers.station import connect
+    from qneko_hw.report import BackgroundPlots, ReportEntry, write_report
     from qneko_hw.simulated_instruments.lab import SimulatedLab
 
     console = Console()
@@ -286,18 +287,26 @@ def run_calibrate(
         instruments = stack.enter_context(connect(station))
         console.print(f"graph: {' → '.join(graph.order)} (store version {state.version})")
 
+        plots = stack.enter_context(BackgroundPlots())
+
+        def drawn(outcome: RoutineOutcome) -> RoutineOutcome:
+            plots.submit(ReportEntry.from_outcome(outcome))
+            return outcome
+
         def runner(
             routine: Routine, qubit: str, st: CalibrationState, progress: Callable[[str], None]
         ) -> RoutineOutcome:
-            return run_routine(
-                routine,
-                qubit,
-                st,
-                station,
-                instruments,
-                out_dir=out,
-                context={"chip": chip_yaml},
-                progress=progress,
+            return drawn(
+                run_routine(
+                    routine,
+                    qubit,
+                    st,
+                    station,
+                    instruments,
+                    out_dir=out,
+                    context={"chip": chip_yaml},
+                    progress=progress,
+                )
             )
 
         def group_runner(
@@ -306,7 +315,7 @@ def run_calibrate(
             st: CalibrationState,
             progress: Callable[[str, str], None],
         ) -> dict[str, RoutineOutcome | Exception]:
-            return run_routine_multiplexed(
+            got = run_routine_multiplexed(
                 routine,
                 qubits,
                 st,
@@ -316,6 +325,7 @@ def run_calibrate(
                 context={"chip": chip_yaml},
                 progress=progress,
             )
+            return {q: drawn(o) if isinstance(o, RoutineOutcome) else o for q, o in got.items()}
 
         def commit(new: CalibrationState, message: str, author: str) -> int:
             version = store.commit(new, message, author=author)
@@ -338,17 +348,17 @@ def run_calibrate(
                 should_stop=stop,
                 group_runner=None if sequential else group_runner,
             )
+        drawn_entries = {e.run_id: e for e in plots.entries()}
     elapsed = time.monotonic() - t0
     _summary(console, result, chip.name, elapsed)
     console.print(
         f"calibration written to [bold]{state_path}[/] (version {result.state.version} "
         f"in {out / DEFAULT_DB_NAME})"
     )
-    from qneko_hw.report import ReportEntry, write_report
-
     outcomes = [s.outcome for s in result.executed if s.outcome is not None]
     if outcomes:
-        report = write_report(out, [ReportEntry.from_outcome(oc) for oc in outcomes])
+        entries = [drawn_entries.get(oc.run_id) or ReportEntry.from_outcome(oc) for oc in outcomes]
+        report = write_report(out, entries)
         console.print(f"report written to [bold]{report}[/]")
     for q, r in result.failed.items():
         console.print(f"[red]{q} not calibrated:[/] node {r.node} ({r.routine}): {r.message}")
