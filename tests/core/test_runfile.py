@@ -145,6 +145,57 @@ def test_writer_rejects_bad_input(tmp_path: Path) -> None:
     assert read_run(tmp_path / "b.h5").shots["q0"].shape == (0, 2)
 
 
+def test_flushes_across_chunk_boundaries(tmp_path: Path) -> None:
+    """Chunks larger than HDF5's chunk cache, flushed mid-chunk: every row once, in order."""
+    shots = 1000  # 2 MiB chunks of 262 rows (1 MiB default chunk cache)
+    path = tmp_path / "f.h5"
+    with RunWriter(
+        path,
+        acquisitions={"q0": shots},
+        sweep_parameter="amplitude_v",
+        sweep_values=np.linspace(0.0, 1.0, 2000),
+        context={},
+        flush_interval_s=0.0,
+    ) as w:
+        with h5py.File(path.with_name("f.h5.partial"), "r", swmr=True) as f:
+            chunk_rows = f["shots/q0"].chunks[0]
+        assert 1 < chunk_rows < 400
+        # one step, blocks inside a chunk, across a boundary, covering whole chunks
+        pieces = [1, 1, 5, 100, chunk_rows, 3 * chunk_rows + 7, 1, chunk_rows - 2, 1, 250]
+        done = 0
+        for k in pieces:
+            rows = _rows(done, done + k, shots)
+            w.append("q0", rows[0] if k == 1 else rows)
+            done += k
+            assert w.steps_written == {"q0": done}
+            assert w.steps_flushed == {"q0": done}  # flush after every append
+            live = read_run(w.partial_path)  # SWMR reader while the writer runs
+            assert np.array_equal(live.shots["q0"], _rows(0, done, shots))
+    run = read_run(path)
+    assert np.array_equal(run.shots["q0"], _rows(0, done, shots))
+
+
+def test_append_casts_to_complex64(tmp_path: Path) -> None:
+    path = tmp_path / "c.h5"
+    with RunWriter(
+        path,
+        acquisitions={"q0": 3},
+        sweep_parameter=None,
+        sweep_values=[],
+        context={},
+        flush_interval_s=float("inf"),
+    ) as w:
+        w.append("q0", np.array([1 + 2j, 3, -1j]))  # complex128 row
+        w.append("q0", np.arange(6, dtype=np.float64).reshape(2, 3))  # float block
+        w.append("q0", [[1, 2, 3]])  # list
+        w.append("q0", np.arange(3, dtype=np.int16))
+        assert w.steps_flushed == {"q0": 0} and w.steps_written == {"q0": 5}
+    shots = read_run(path).shots["q0"]
+    assert shots.dtype == np.complex64
+    expected = [[1 + 2j, 3, -1j], [0, 1, 2], [3, 4, 5], [1, 2, 3], [0, 1, 2]]
+    assert np.array_equal(shots, np.array(expected, dtype=np.complex64))
+
+
 _CHILD = """
 import sys
 import numpy as np
@@ -153,35 +204,44 @@ from qneko_hw.runfile import RunWriter
 shots = 1000
 w = RunWriter(sys.argv[1], acquisitions={"q0": shots}, sweep_parameter="amplitude_v",
               sweep_values=np.linspace(0, 1, 10**6), context={"run_id": "crash"},
-              flush_interval_s=0.0)
+              flush_interval_s=float(sys.argv[2]))
 w.open()
 i = 0
 while True:
     row = (i + 1j * np.arange(shots, dtype=np.float32)).astype(np.complex64)
     w.append("q0", row)
     i += 1
-    print(i, flush=True)
+    print(i, w.steps_flushed["q0"], flush=True)
 """
 
 
-def test_sigkill_leaves_readable_partial(tmp_path: Path) -> None:
+@pytest.mark.parametrize("flush_interval_s", [0.0, 0.02])
+def test_sigkill_leaves_readable_partial(tmp_path: Path, flush_interval_s: float) -> None:
+    """Killed mid-run: the .partial holds at least every row the last flush reported.
+
+    With ``flush_interval_s=0`` that is every appended row; with a timed flush, the rows
+    of ``steps_flushed`` at the last append seen (several 2 MiB chunks and partial ones).
+    """
     final = tmp_path / "crash.h5"
     partial = tmp_path / "crash.h5.partial"
     proc = subprocess.Popen(
-        [sys.executable, "-c", _CHILD, str(final)],
+        [sys.executable, "-c", _CHILD, str(final), str(flush_interval_s)],
         stdout=subprocess.PIPE,
         text=True,
         cwd=tmp_path,
     )
+    target = 500 if flush_interval_s == 0 else 1500
     try:
         assert proc.stdout is not None
         flushed = 0
-        while flushed < 500:
+        while flushed < target:
             line = proc.stdout.readline()
             assert line, "writer subprocess ended early"
-            flushed = int(line)
+            appended, flushed = map(int, line.split())
+            if flush_interval_s == 0:
+                assert flushed == appended
         live = read_run(partial)  # SWMR: readable while the writer is still running
-        assert live.shots["q0"].shape[0] >= 500
+        assert live.shots["q0"].shape[0] >= target
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
