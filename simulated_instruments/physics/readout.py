@@ -82,7 +82,10 @@ readout (multiplexed demodulators) share the traces and each shot's jump time:
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -629,6 +632,68 @@ def integrate_shots(
     return np.asarray(values[:, 0], dtype=np.complex128)
 
 
+class _TableCache:
+    """Jump tables of recent (qubit, resonator, readout envelope, frame, windows), by content.
+
+    Every sweep step of a program usually plays the same readout pulse; its traces and
+    tables are computed once and only the shots' levels and jump times differ per step.
+    """
+
+    def __init__(self, maxsize: int = 64) -> None:
+        self.maxsize = maxsize
+        self._store: OrderedDict[str, tuple[list[ComplexArray], list[ComplexArray]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(
+        self,
+        qubit: TransmonParams,
+        res: ResonatorParams,
+        env: ComplexArray,
+        dt_s: float,
+        *,
+        frame_frequency_hz: float,
+        windows: Sequence[ReadoutWindow],
+    ) -> tuple[list[ComplexArray], list[ComplexArray]]:
+        """(window weights g, jump tables), one per window."""
+        digest = hashlib.sha256(repr((qubit, res, float(dt_s), float(frame_frequency_hz))).encode())
+        digest.update(np.ascontiguousarray(env).tobytes())
+        for w in windows:
+            digest.update(repr((int(w.start_sample), int(w.length_samples))).encode())
+            digest.update(repr(float(w.demod_frequency_hz)).encode())
+            digest.update(np.ascontiguousarray(w.weights, dtype=np.complex128).tobytes())
+        key = digest.hexdigest()
+        with self._lock:
+            found = self._store.get(key)
+            if found is not None:
+                self._store.move_to_end(key)
+                return found
+        n = env.size
+        demods: dict[float, ComplexArray] = {}
+        gs = []
+        for w in windows:
+            f_demod = float(w.demod_frequency_hz)
+            if f_demod not in demods:
+                demods[f_demod] = _demod(n, dt_s, f_demod)
+            gs.append(
+                _window_weights(
+                    w.weights, n, int(w.start_sample), int(w.length_samples), demods[f_demod]
+                )
+            )
+        fields = _all_fields(qubit, res, env, dt_s, frame_frequency_hz)
+        gain = _signal_gain(res)
+        tables = [_table(fields, gain, dt_s, g) for g in gs]
+        for t in (*gs, *tables):
+            t.setflags(write=False)
+        with self._lock:
+            self._store[key] = (gs, tables)
+            while len(self._store) > self.maxsize:
+                self._store.popitem(last=False)
+        return gs, tables
+
+
+_TABLES = _TableCache()
+
+
 def integrate_shots_windows(
     rng: np.random.Generator,
     qubit: TransmonParams,
@@ -671,23 +736,12 @@ def integrate_shots_windows(
     if levels.size and (levels.min() < 0 or levels.max() >= qubit.levels):
         raise ValueError(f"level_samples must be in [0, {qubit.levels})")
     wins = [ReadoutWindow(*w) for w in windows]
-    demods: dict[float, ComplexArray] = {}
-    gs = []
-    for w in wins:
-        f_demod = float(w.demod_frequency_hz)
-        if f_demod not in demods:
-            demods[f_demod] = _demod(n, dt_s, f_demod)
-        gs.append(
-            _window_weights(
-                w.weights, n, int(w.start_sample), int(w.length_samples), demods[f_demod]
-            )
-        )
     out = np.empty((levels.size, len(wins)), dtype=np.complex128)
     if not wins:
         return out
-    fields = _all_fields(qubit, res, env, dt_s, frame_frequency_hz)
-    gain = _signal_gain(res)
-    tables = [_table(fields, gain, dt_s, g) for g in gs]
+    gs, tables = _TABLES.get(
+        qubit, res, env, dt_s, frame_frequency_hz=frame_frequency_hz, windows=wins
+    )
     jump_at = np.full(levels.shape, n, dtype=np.int64)
     excited = levels > 0
     if decay and qubit.gamma_1_per_s > 0 and np.any(excited):
