@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import h5py
 from typer.testing import CliRunner
 
 from qneko_hw.cli.main import app
@@ -36,7 +37,29 @@ def test_calibrate_writes_runs_and_state(tmp_path: Path) -> None:
     state = json.loads((tmp_path / "o" / "calibration.json").read_text())
     for q in ("q0", "q1"):
         assert state["qubits"][q]["pi_amplitude_v"]["run_id"] is not None
-    assert len(list((tmp_path / "o" / "runs").glob("*-rabi-*.h5"))) == 2
+    rabi_runs = sorted((tmp_path / "o" / "runs").glob("*-rabi-*.h5"))
+    assert len(rabi_runs) == 2
+    for run in rabi_runs:  # both qubits in one multiplexed program
+        with h5py.File(run) as f:
+            assert f["context"].attrs["multiplexed_with"] == "q0,q1"
+
+
+def test_calibrate_sequential_runs_one_qubit_at_a_time(tmp_path: Path) -> None:
+    chip = tmp_path / "chip.yaml"
+    runner.invoke(app, ["chip", "new", "--qubits", "2", "--seed", "8", "--out", str(chip)])
+    res = runner.invoke(
+        app,
+        [
+            *("calibrate", "--chip", str(chip), "--out", str(tmp_path / "o")),
+            *("--shots", "300", "--target", "resonator_spectroscopy", "--sequential"),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    runs = sorted((tmp_path / "o" / "runs").glob("*-resonator_spectroscopy-*.h5"))
+    assert len(runs) == 2
+    for run in runs:
+        with h5py.File(run) as f:
+            assert "multiplexed_with" not in f["context"].attrs
 
 
 def test_calibrate_bad_chip_is_clear_error(tmp_path: Path) -> None:
