@@ -7,7 +7,8 @@ repetition time allows is long enough. Two preparations (no pulse, π pulse), ea
 measured twice: ``m0`` right after the preparation, ``m1`` after ``wait_s``.
 
 build → per preparation step: [π pulse or nothing], measure ``<q>_m0``, wait ``wait_s``
-(s; default ``wait_factor`` × the stored T1, else ``t1_guess_s``), measure ``<q>_m1``.
+(s; default ``wait_factor`` × the stored T1, else ``t1_guess_s``; rounded to the drive
+AWG's sample grid), measure ``<q>_m1``.
 analyze → shots thresholded with the qubit's discriminator (required); reported
 (dimensionless): ``residual_excited_population`` P(m1 = 1) over all shots of both
 preparations; ``residual_after_excited`` P(m1 = 1 | m0 = 1), the population left in |1⟩
@@ -28,6 +29,7 @@ import numpy as np
 from qneko_hw.analysis import Fit, Quality
 from qneko_hw.calibrations.gates import drive_limit_v, gate_pulse
 from qneko_hw.calibrations.readout import BuiltReadout, discriminated
+from qneko_hw.calibrations.t1 import sample_time_s
 from qneko_hw.config.calibration import CalibrationState, QubitCalibration
 from qneko_hw.config.station import Station
 from qneko_hw.errors import CalibrationError
@@ -67,7 +69,8 @@ class ResetCheck:
         cal = state.qubit(qubit)
         drive_limit_v(station, qubit, self.name)
         self.built.record(qubit, cal)
-        wait = self.wait_for(cal)
+        dt = sample_time_s(station, qubit)
+        wait = round(self.wait_for(cal) / dt) * dt
         drive = f"{qubit}.drive"
         return Experiment(
             name=f"{self.name}_{qubit}",

@@ -12,6 +12,14 @@ transmon flux model ``f = (f_max + |α|)·(cos²(πΦ) + d²·sin²(πΦ))^{1/4}
 against the line-fit uncertainty over the few tens of mΦ₀ the sweep spans; the parabola
 needs neither |α| nor d nor M/R.
 update → ``bias_voltage_v`` = V₀ (the sweet spot) and ``drive_frequency_hz`` = f_max.
+
+Without ``voltages_v`` the sweep spans ``span_v`` in ``steps`` voltages centred on the
+stored bias (0 V before any). A qubit whose resolved lines do not move with the bias (their
+spread within ``flat_hz`` or 5 line uncertainties: a fixed-frequency qubit behind a bias
+line) has no sweet spot to find: the fit is good, says so (``values["tunable"] = 0``) and
+the update changes nothing. A qubit without a bias line
+is refused (CalibrationError), or with ``skip_unwired`` (graph use) skipped: an idle program
+and a good "not applicable" fit (:class:`~qneko_hw.calibrations.graph.NotApplicable`).
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from qneko_hw.analysis import Fit, Quality
+from qneko_hw.calibrations.graph import NotApplicable
 from qneko_hw.calibrations.qubit_spectroscopy import QubitSpectroscopy
 from qneko_hw.config.calibration import CalibrationState, CalValue, QubitCalibration
 from qneko_hw.config.station import Station
@@ -45,37 +54,60 @@ class FluxSweep:
     """Qubit frequency vs flux-bias voltage; sweet spot from a parabola around the maximum.
 
     Attributes:
-        voltages_v: bias voltages (V at the DC source) to measure at, one program each.
+        voltages_v: bias voltages (V at the DC source) to measure at, one program each;
+            empty: ``steps`` voltages over ``span_v`` (V) centred on the stored bias.
         spectroscopy: the two-tone spectroscopy run at each voltage (its span must cover
             the qubit frequency at every voltage).
         min_points: fewest resolved lines the parabola fit needs.
+        flat_hz: lines spread by less than this (Hz, or 5 line uncertainties) mean the
+            qubit does not tune with its bias.
+        skip_unwired: a qubit without a bias line is skipped ("not applicable") instead of
+            refused.
+        multiplex: never run on several qubits at once (one bias state per program).
     """
 
     voltages_v: tuple[float, ...] = ()
     spectroscopy: QubitSpectroscopy = field(default_factory=_coarse_spectroscopy)
     min_points: int = 4
+    span_v: float = 0.1
+    steps: int = 11
+    flat_hz: float = 1e6
+    skip_unwired: bool = False
     name: str = "flux_sweep"
+    multiplex: bool = False
+    skipped: NotApplicable = field(default_factory=NotApplicable, compare=False, repr=False)
+    swept: dict[str, tuple[float, ...]] = field(default_factory=dict, compare=False, repr=False)
+
+    def voltages(self, cal: QubitCalibration) -> tuple[float, ...]:
+        """The bias voltages (V) to measure ``cal``'s qubit at."""
+        if self.voltages_v:
+            return tuple(float(v) for v in self.voltages_v)
+        centre = cal.bias_voltage_v.value if cal.bias_voltage_v is not None else 0.0
+        half = self.span_v / 2
+        return tuple(float(v) for v in np.linspace(centre - half, centre + half, self.steps))
 
     def build(
         self, qubit: str, state: CalibrationState, station: Station
-    ) -> list[tuple[Experiment, CalibrationState]]:
+    ) -> list[tuple[Experiment, CalibrationState]] | Experiment:
         """One spectroscopy per voltage, each compiled with that bias voltage."""
         if qubit not in station.bias:
-            raise CalibrationError(
-                f"{qubit}: no bias line in the station, nothing to sweep",
-                qubit=qubit,
-                routine=self.name,
-            )
-        if len(self.voltages_v) < self.min_points:
+            reason = f"{qubit}: no bias line in the station, nothing to sweep"
+            if self.skip_unwired:
+                return self.skipped.skip(self.name, qubit, reason)
+            raise CalibrationError(reason, qubit=qubit, routine=self.name)
+        self.skipped.applies(qubit)
+        voltages = self.voltages(state.qubit(qubit))
+        if len(voltages) < self.min_points:
             raise CalibrationError(
                 f"{qubit}: flux sweep needs at least {self.min_points} voltages, "
-                f"got {len(self.voltages_v)}",
+                f"got {len(voltages)}",
                 qubit=qubit,
                 routine=self.name,
             )
+        self.swept[qubit] = voltages
         exp = self.spectroscopy.build(qubit, state, station)
         out = []
-        for k, v in enumerate(self.voltages_v):
+        for k, v in enumerate(voltages):
             biased = state.with_qubit(qubit, bias_voltage_v=CalValue.design(float(v)))
             named = exp.model_copy(update={"name": f"{self.name}_{qubit}_v{k}"})
             out.append((named, biased))
@@ -84,15 +116,18 @@ class FluxSweep:
     def analyze(
         self, qubit: str, result: ExecutionResult, readout: QubitCalibration | None = None
     ) -> Fit:
-        """Sweet-spot voltage (V) and maximum frequency (Hz) from the per-voltage lines."""
+        """Sweet-spot voltage (V) and maximum frequency (Hz) from the per-voltage lines
+        (the voltages of the last build for ``qubit``, else ``voltages_v``)."""
+        skipped = self.skipped.fit(self.name, qubit)
+        if skipped is not None:
+            return skipped
+        voltages = self.swept.get(qubit, self.voltages_v)
         n = self.spectroscopy.points
         steps = len(result.sweep_values)
-        if steps != n * len(self.voltages_v):
-            return Fit.failed(
-                self.name, qubit, f"expected {n}×{len(self.voltages_v)} steps, got {steps}"
-            )
+        if steps != n * len(voltages):
+            return Fit.failed(self.name, qubit, f"expected {n}×{len(voltages)} steps, got {steps}")
         volts, freqs, errs = [], [], []
-        for k, v in enumerate(self.voltages_v):
+        for k, v in enumerate(voltages):
             part = ExecutionResult(
                 shots={a: s[k * n : (k + 1) * n] for a, s in result.shots.items()},
                 sweep_parameter=result.sweep_parameter,
@@ -106,12 +141,46 @@ class FluxSweep:
             volts.append(float(v))
             freqs.append(line.values["qubit_frequency_hz"])
             errs.append(max(line.uncertainties["qubit_frequency_hz"], 1e3))
+        flat = self._flat(qubit, volts, freqs, errs)
+        if flat is not None:
+            return flat
         return fit_sweet_spot(
             self.name, qubit, volts=volts, freqs=freqs, errs=errs, min_points=self.min_points
         )
 
+    def _flat(
+        self, qubit: str, volts: list[float], freqs: list[float], errs: list[float]
+    ) -> Fit | None:
+        """The good "does not tune" fit when the resolved lines do not move, else None."""
+        if len(volts) < self.min_points:
+            return None
+        f = np.asarray(freqs, dtype=np.float64)
+        spread = float(np.ptp(f))
+        if spread > max(self.flat_hz, 5 * float(np.median(errs))):
+            return None
+        mean = float(f.mean())
+        return Fit(
+            routine=self.name,
+            qubit=qubit,
+            values={"tunable": 0.0, "mean_frequency_hz": mean, "spread_hz": spread},
+            uncertainties={"mean_frequency_hz": float(f.std(ddof=1)) / math.sqrt(f.size)},
+            quality="good",
+            r_squared=1.0,
+            message=(
+                f"frequency does not move with the bias (spread {spread / 1e3:.0f} kHz over "
+                f"{min(volts) * 1e3:.0f}…{max(volts) * 1e3:.0f} mV): no sweet spot to find, "
+                "nothing changed"
+            ),
+            x=tuple(volts),
+            y=tuple(freqs),
+            y_fit=tuple(mean for _ in volts),
+        )
+
     def update(self, state: CalibrationState, fit: Fit, run_id: str) -> CalibrationState:
-        """New state at the sweet spot; a bad fit raises CalibrationError."""
+        """New state at the sweet spot; unchanged when the node does not apply or the qubit
+        does not tune; a bad fit raises CalibrationError."""
+        if fit.values.get("applicable") == 0.0 or fit.values.get("tunable") == 0.0:
+            return state
         if fit.quality == "bad":
             raise CalibrationError(
                 f"{fit.qubit}: flux sweep unusable: {fit.message}",

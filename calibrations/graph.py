@@ -6,8 +6,10 @@ calibration parameters (fields of :class:`~qneko_hw.config.calibration.QubitCali
 it sets. Per qubit, the engine walks the graph with the paper's four operations:
 
 - ``check_state`` (no measurement): the node's parameters were measured (``CalValue.updated``
-  is set), the oldest of them is younger than the node's timeout, and no dependency changed
-  since. A dependency *changed* when one of its parameters is newer than the node and was
+  is set), not all of them last by routines upstream of it (a value an upstream node just
+  set is checked, not taken for this node's own: a resonator spectroscopy after a VNA sweep
+  still runs), the oldest of them is younger than the node's timeout, and no dependency
+  changed since. A dependency *changed* when one of its parameters is newer than the node and was
   written by the dependency's routine or by a routine upstream of it (``run_id`` names the
   routine); a value rewritten later by a node *downstream* (fine amplitude rewriting the π
   amplitude of Rabi) does not invalidate the nodes in between.
@@ -20,6 +22,15 @@ it sets. Per qubit, the engine walks the graph with the paper's four operations:
 - ``calibrate``: the full routine; its new state is committed.
 - ``diagnose``: on bad data, walk back to the dependencies (check their data, recalibrate
   what is out of spec, recursively), then retry.
+
+A node may not apply to every qubit (a flux sweep needs a bias line, the VNA spectroscopy
+a VNA): ``Node.skip`` names those qubits and why, and ``check_state`` reports such a node
+fresh with the reason ``not applicable: …`` (recorded in the run's steps), so nothing runs
+for it on that qubit. A graph built for a station leaves out the nodes that apply to none of
+its qubits (``Graph.left_out`` says why). A routine run on a qubit its node does not apply
+to anyway (a graph built by hand, ``diagnose`` walking back) notes it with
+:class:`NotApplicable`: an idle program instead of a measurement, a good fit saying why,
+no change to the state.
 
 ``maintain(node)``: maintain the dependencies, then check_state → check_data → calibrate
 (with diagnose on bad data). ``diagnose(node)`` as in the paper. The nightly strategy runs
@@ -49,6 +60,7 @@ from qneko_hw.analysis import Fit
 from qneko_hw.calibrations.runner import Routine, RoutineOutcome
 from qneko_hw.config.calibration import CalibrationState, CalValue, QubitCalibration
 from qneko_hw.errors import ConfigError
+from qneko_hw.experiment import Delay, Experiment
 
 __all__ = [
     "Action",
@@ -57,14 +69,17 @@ __all__ = [
     "Graph",
     "GraphResult",
     "Node",
+    "NotApplicable",
     "QubitResult",
     "RoutineRunner",
     "StepRecord",
     "Strategy",
     "Verdict",
     "check_state",
+    "idle_experiment",
     "judge",
     "measured_at",
+    "not_applicable",
 ]
 
 log = logging.getLogger(__name__)
@@ -91,6 +106,8 @@ class Node:
         spec: relative tolerance per parameter for ``check_data`` (``|new − old| ≤ tol·|old|``);
             empty: in spec when the check's fit is ``good``.
         judge: replaces the default verdict (:func:`judge`) of ``check_data``.
+        skip: qubit → why the node does not apply to it (``check_state`` reports it fresh
+            with that reason; nothing runs).
     """
 
     name: str
@@ -101,17 +118,26 @@ class Node:
     check: Routine | None = None
     spec: Mapping[str, float] = field(default_factory=dict)
     judge: Judge | None = None
+    skip: Mapping[str, str] = field(default_factory=dict)
 
 
 class Graph:
     """A directed acyclic graph of :class:`Node` s.
 
+    ``left_out``: nodes a builder left out of this graph, and why (informative).
+
     Raises:
         ConfigError: duplicate node or routine names, unknown dependencies, a cycle.
     """
 
-    def __init__(self, nodes: Iterable[Node], name: str = "calibration") -> None:
+    def __init__(
+        self,
+        nodes: Iterable[Node],
+        name: str = "calibration",
+        left_out: Mapping[str, str] | None = None,
+    ) -> None:
         self.name = name
+        self.left_out: dict[str, str] = dict(left_out or {})
         self.nodes: dict[str, Node] = {}
         routines: set[str] = set()
         for n in nodes:
@@ -194,6 +220,13 @@ def _written_by(value: CalValue, routine: str, qubit: str) -> bool:
     return value.run_id is not None and f"-{routine}-{qubit}-" in value.run_id
 
 
+def _writer(value: CalValue | None, routines: Iterable[str], qubit: str) -> str | None:
+    """Which of ``routines`` wrote ``value`` for ``qubit`` (from its run id), if one did."""
+    if value is None:
+        return None
+    return next((r for r in routines if _written_by(value, r, qubit)), None)
+
+
 def measured_at(node: Node, cal: QubitCalibration) -> datetime | None:
     """When ``node``'s oldest parameter was measured; ``None`` if one never was (or none)."""
     times = []
@@ -217,14 +250,22 @@ def check_state(
     """Whether ``name``'s stored values are fresh for ``qubit``, and why (or why not).
 
     Fresh: measured, younger than the node's timeout (if ``timeouts``), and no dependency
-    changed since (see the module docstring).
+    changed since (see the module docstring); or the node does not apply to ``qubit``
+    (``Node.skip``), with the reason ``not applicable: …``.
     """
     node = graph.nodes[name]
+    reason = node.skip.get(qubit)
+    if reason is not None:
+        return True, f"{NOT_APPLICABLE}: {reason}"
     if not node.parameters:
         return False, "nothing stored (always runs)"
     at = measured_at(node, cal)
     if at is None:
         return False, "never measured"
+    ancestors = [graph.nodes[u].routine.name for u in graph.upstream(name)]
+    by = [_writer(_value(cal, p), ancestors, qubit) for p in node.parameters]
+    if all(w is not None for w in by):
+        return False, f"{', '.join(node.parameters)} last set upstream ({by[0]}), not checked here"
     age = (now - at).total_seconds()
     if timeouts and age > node.timeout_s:
         return False, f"{age / 3600:.1f} h old > timeout {node.timeout_s / 3600:.1f} h"
@@ -253,6 +294,68 @@ def judge(node: Node, old: QubitCalibration, new: QubitCalibration, fit: Fit) ->
         if a is None or b is None or abs(b.value - a.value) > tol * abs(a.value):
             return "out_of_spec"
     return "in_spec"
+
+
+# --- nodes that do not apply ---------------------------------------------------------
+
+#: How a fit, or a check_state reason, says that a node does not apply to a qubit.
+NOT_APPLICABLE = "not applicable"
+#: Length (s) of the idle program of a routine whose node does not apply.
+IDLE_S = 16e-9
+
+
+def idle_experiment(routine: str, qubit: str) -> Experiment:
+    """A program that measures nothing: 16 ns of silence on ``qubit``'s drive line, one
+    shot, no acquisition (for a routine that has nothing for the runner to run)."""
+    return Experiment(
+        name=f"{routine}_{qubit}_idle",
+        instructions=(Delay(channel=f"{qubit}.drive", duration_s=IDLE_S),),
+        shots=1,
+    )
+
+
+@dataclass
+class NotApplicable:
+    """Why a routine does not apply to a qubit, noted by its ``build`` for its ``analyze``.
+
+    The runner compiles and runs whatever ``build`` returns, so a routine that finds it does
+    not apply (no bias line, no VNA) returns :meth:`skip`'s idle program: 16 ns of silence on
+    the qubit's drive line, one shot, no acquisition (nothing is measured). Its ``analyze``
+    returns :meth:`fit` (``good``, ``values["applicable"] = 0``, message ``not applicable:
+    <reason>``) and its ``update`` leaves the state as it is.
+    """
+
+    reasons: dict[str, str] = field(default_factory=dict)
+
+    def skip(self, routine: str, qubit: str, reason: str) -> Experiment:
+        """Note that ``routine`` does not apply to ``qubit``; the idle program to run."""
+        self.reasons[qubit] = reason
+        log.info("%s does not apply to %s: %s", routine, qubit, reason)
+        return idle_experiment(routine, qubit)
+
+    def applies(self, qubit: str) -> None:
+        """Note that the routine applies to ``qubit`` (its build measures)."""
+        self.reasons.pop(qubit, None)
+
+    def fit(self, routine: str, qubit: str) -> Fit | None:
+        """The good "not applicable" fit of ``qubit``, or None if the routine applied."""
+        reason = self.reasons.get(qubit)
+        if reason is None:
+            return None
+        return Fit(
+            routine=routine,
+            qubit=qubit,
+            values={"applicable": 0.0},
+            uncertainties={},
+            quality="good",
+            r_squared=1.0,
+            message=f"{NOT_APPLICABLE}: {reason}",
+        )
+
+
+def not_applicable(fit: Fit) -> bool:
+    """Whether ``fit`` says its routine did not apply to the qubit (see :class:`NotApplicable`)."""
+    return fit.values.get("applicable") == 0.0 and fit.message.startswith(NOT_APPLICABLE)
 
 
 # --- records -------------------------------------------------------------------------

@@ -25,12 +25,13 @@ moves it to where |0⟩ and |1⟩ separate best. With the qubit thermal the dip 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
 
 from qneko_hw.analysis import Fit, Quality
+from qneko_hw.calibrations.graph import NotApplicable, idle_experiment
 from qneko_hw.calibrations.resonator_spectroscopy import (
     fit_resonance,
     resonance_model,
@@ -40,8 +41,13 @@ from qneko_hw.config.calibration import CalibrationState
 from qneko_hw.config.station import Station
 from qneko_hw.drivers.roles import VNA
 from qneko_hw.errors import CalibrationError
+from qneko_hw.executor import ExecutionResult
+from qneko_hw.experiment import Experiment
 
-__all__ = ["ResonatorSpectroscopyVna", "trace_noise"]
+__all__ = ["VNA_MODELS", "ResonatorSpectroscopyVna", "ResonatorSpectroscopyVnaNode", "trace_noise"]
+
+#: Instrument models of the station that are VNAs.
+VNA_MODELS = frozenset({"rs_znb20"})
 
 
 def trace_noise(z: NDArray[np.complex128]) -> float:
@@ -116,3 +122,62 @@ class ResonatorSpectroscopyVna:
     def update(self, state: CalibrationState, fit: Fit, run_id: str) -> CalibrationState:
         """New state with the readout frequency at the fitted resonance; a bad fit raises."""
         return set_readout_frequency(state, fit, run_id, self.name, "VNA resonator spectroscopy")
+
+
+@dataclass(frozen=True)
+class ResonatorSpectroscopyVnaNode:
+    """:class:`ResonatorSpectroscopyVna` as a graph routine (build → analyze → update).
+
+    Attributes:
+        span_hz, points, electrical_delay_s: as :class:`ResonatorSpectroscopyVna`.
+        vna: the VNA's driver; ``None``: the node does not apply (nothing to sweep with).
+        multiplex: never run on several qubits at once (the VNA measures by itself).
+    """
+
+    span_hz: float = 10e6
+    points: int = 401
+    electrical_delay_s: float = 0.0
+    vna: VNA | None = field(default=None, compare=False, repr=False)
+    name: str = "resonator_spectroscopy_vna"
+    multiplex: bool = False
+    skipped: NotApplicable = field(default_factory=NotApplicable, compare=False, repr=False)
+    traces: dict[str, Fit] = field(default_factory=dict, compare=False, repr=False)
+
+    def routine(self) -> ResonatorSpectroscopyVna:
+        """The VNA routine with these settings."""
+        return ResonatorSpectroscopyVna(
+            span_hz=self.span_hz,
+            points=self.points,
+            electrical_delay_s=self.electrical_delay_s,
+            name=self.name,
+        )
+
+    def build(self, qubit: str, state: CalibrationState, station: Station) -> Experiment:
+        """Sweep the VNA now (its fit is kept for ``analyze``); the runner gets an idle
+        program. Without a VNA driver the node does not apply."""
+        if self.vna is None:
+            vnas = [n for n, c in station.instruments.items() if c.model in VNA_MODELS]
+            reason = (
+                f"the station's VNA {vnas[0]} was not handed to the graph (vna=...)"
+                if vnas
+                else "no VNA in the station"
+            )
+            return self.skipped.skip(self.name, qubit, reason)
+        self.skipped.applies(qubit)
+        self.traces[qubit] = self.routine().measure(qubit, state, station, self.vna)
+        return idle_experiment(self.name, qubit)
+
+    def analyze(self, qubit: str, result: ExecutionResult) -> Fit:
+        """The fit of the trace swept by ``build`` (``result`` holds no shots)."""
+        skipped = self.skipped.fit(self.name, qubit)
+        if skipped is not None:
+            return skipped
+        fit = self.traces.pop(qubit, None)
+        return fit if fit is not None else Fit.failed(self.name, qubit, "no VNA trace taken")
+
+    def update(self, state: CalibrationState, fit: Fit, run_id: str) -> CalibrationState:
+        """The readout frequency at the fitted resonance; unchanged when the node does not
+        apply; a bad fit raises CalibrationError."""
+        if fit.values.get("applicable") == 0.0:
+            return state
+        return self.routine().update(state, fit, run_id)

@@ -7,7 +7,7 @@ to fail or to raise KeyboardInterrupt. A fake clock advances one second per rout
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -369,6 +369,54 @@ def test_routine_without_cheap_check_falls_back_to_calibrate() -> None:
     run(lab, state, rec, graph=make_graph(lab, checks=False))
     assert lab.calls == [(n, q) for n in ("spec", "rabi", "disc", "t1", "t2e") for q in QUBITS]
     assert rec.versions == []  # all in spec: nothing committed
+
+
+def test_node_that_does_not_apply_to_a_qubit_is_skipped_with_its_reason() -> None:
+    """``Node.skip``: q1 never runs ``t1`` (its dependents still run), the step says why,
+    and a rerun finds everything fresh."""
+    lab = make_lab()
+    nodes = {n.name: n for n in make_graph(lab).nodes.values()}
+    nodes["t1"] = replace(nodes["t1"], skip={"q1": "q1 has no such line"})
+    graph = Graph(nodes.values())
+    result = run(lab, fresh_state(), graph=graph)
+    assert all(r.status == "ok" for r in result.qubits.values())
+    assert ("t1", "q1") not in lab.calls and ("t1_check", "q1") not in lab.calls
+    assert ("t1", "q0") in lab.calls and ("t2e", "q1") in lab.calls
+    (step,) = [s for s in result.steps if (s.qubit, s.node) == ("q1", "t1")]
+    assert step.action == "check_state" and step.message == "not applicable: q1 has no such line"
+    assert result.state.qubit("q1").t1_s is None
+    lab.calls.clear()
+    again = run(lab, result.state, graph=graph)
+    assert lab.calls == [] and not again.executed
+
+
+def test_a_value_just_set_upstream_is_checked_not_taken_as_fresh() -> None:
+    """``fine`` sets the same parameter as its dependency ``spec`` (a resonator
+    spectroscopy after a VNA sweep): right after ``spec`` it is not fresh but checked."""
+    lab = make_lab()
+    nodes = [
+        Node(
+            "spec",
+            FakeRoutine("spec", "drive_frequency_hz", (), lab),
+            parameters=("drive_frequency_hz",),
+        ),
+        Node(
+            "fine",
+            FakeRoutine("fine", "drive_frequency_hz", (), lab),
+            depends_on=("spec",),
+            parameters=("drive_frequency_hz",),
+            check=FakeRoutine("fine_check", "drive_frequency_hz", (), lab),
+            spec={"drive_frequency_hz": 1e-6},
+        ),
+    ]
+    result = run(lab, fresh_state(), graph=Graph(nodes))
+    assert lab.calls == [("spec", "q0"), ("spec", "q1"), ("fine_check", "q0"), ("fine_check", "q1")]
+    (step,) = [
+        s for s in result.steps if (s.qubit, s.node, s.action) == ("q0", "fine", "check_state")
+    ]
+    assert step.message == "drive_frequency_hz last set upstream (spec), not checked here"
+    fresh, why = check_state(Graph(nodes), "spec", result.state.qubit("q0"), "q0", lab.now)
+    assert fresh, why
 
 
 def test_graph_validation() -> None:
