@@ -1,25 +1,57 @@
-"""Calibration routines (build / analyze / update) and the runner that drives them."""
+"""Calibration routines (build / analyze / update) and the runner that drives them.
+
+Every routine is importable from here; none of their modules imports qiskit,
+qiskit-experiments or qcodes at import time (the analyses import them when they run).
+The graphs are in :mod:`qneko_hw.calibrations.default_graph`.
+"""
 
 from __future__ import annotations
 
+from qneko_hw.calibrations.active_reset import ResetCheck
+from qneko_hw.calibrations.allxy import AllXY
 from qneko_hw.calibrations.discrimination import Discrimination
 from qneko_hw.calibrations.drag import DragBeta
 from qneko_hw.calibrations.fine_amplitude import FineAmplitude
+from qneko_hw.calibrations.flux_sweep import FluxSweep
+from qneko_hw.calibrations.punch_out import PunchOut
 from qneko_hw.calibrations.qubit_spectroscopy import QubitSpectroscopy
 from qneko_hw.calibrations.rabi import AmplitudeRabi
 from qneko_hw.calibrations.ramsey import Ramsey
+from qneko_hw.calibrations.rb import InterleavedRB, RandomizedBenchmarking
+from qneko_hw.calibrations.readout_optimization import (
+    IntegrationWeights,
+    ReadoutFrequency,
+    ReadoutPower,
+)
+from qneko_hw.calibrations.resonator_spectroscopy import ResonatorSpectroscopy
+from qneko_hw.calibrations.resonator_spectroscopy_vna import (
+    ResonatorSpectroscopyVna,
+    ResonatorSpectroscopyVnaNode,
+)
 from qneko_hw.calibrations.runner import Routine, RoutineOutcome, run_routine
 from qneko_hw.calibrations.t1 import T1
 from qneko_hw.calibrations.t2_echo import T2Echo
 
 __all__ = [
     "T1",
+    "AllXY",
     "AmplitudeRabi",
     "Discrimination",
     "DragBeta",
     "FineAmplitude",
+    "FluxSweep",
+    "IntegrationWeights",
+    "InterleavedRB",
+    "PunchOut",
     "QubitSpectroscopy",
     "Ramsey",
+    "RandomizedBenchmarking",
+    "ReadoutFrequency",
+    "ReadoutPower",
+    "ResetCheck",
+    "ResonatorSpectroscopy",
+    "ResonatorSpectroscopyVna",
+    "ResonatorSpectroscopyVnaNode",
     "Routine",
     "RoutineOutcome",
     "T2Echo",
