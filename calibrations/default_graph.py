@@ -46,17 +46,15 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import logging
-import math
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from qneko_hw.analysis import Fit
 from qneko_hw.calibrations.graph import Graph, Node
-from qneko_hw.calibrations.punch_out import PunchOut
+from qneko_hw.calibrations.punch_out import PunchOut, amplitude_limit_v
 from qneko_hw.calibrations.resonator_spectroscopy import ResonatorSpectroscopy
 from qneko_hw.calibrations.runner import Routine
-from qneko_hw.compiler.traits import awg_traits
 from qneko_hw.config.calibration import CalibrationState, CalValue
 from qneko_hw.config.chip import Chip
 from qneko_hw.config.station import Station
@@ -353,18 +351,6 @@ def _opt_in(**flags: bool) -> tuple[str, ...]:
 # --- punch-out as one graph routine ---------------------------------------------------
 
 
-def _readout_amplitude_limit_v(qubit: str, station: Station) -> float:
-    """Peak amplitude (V) the readout AWG of ``qubit`` may play (as :class:`PunchOut`)."""
-    feed = station.feedline_of(qubit)
-    if feed is None:
-        return math.inf
-    awg = station.instruments[station.readout[feed].awg]
-    limit = awg_traits(awg.model).max_amplitude_v
-    if awg.limits.max_amplitude_v is not None:
-        limit = min(limit, awg.limits.max_amplitude_v)
-    return float(limit)
-
-
 @dataclass(frozen=True)
 class PunchOutScan:
     """:class:`~qneko_hw.calibrations.punch_out.PunchOut` as a graph routine.
@@ -412,7 +398,7 @@ class PunchOutScan:
     ) -> list[tuple[Experiment, CalibrationState]]:
         """One program per (amplitude, frequency), amplitudes low to high and capped at the
         readout AWG's limit, each with the state at that readout amplitude."""
-        cap = _readout_amplitude_limit_v(qubit, station)
+        cap = amplitude_limit_v(qubit, station)
         amplitudes = tuple(sorted({min(float(a), cap) for a in self.amplitudes_v}))
         self.scanned[qubit] = amplitudes
         spec = self.spectroscopy()
@@ -435,13 +421,7 @@ class PunchOutScan:
         spec = self.spectroscopy()
         fits = []
         for k in range(len(amplitudes)):
-            part = ExecutionResult(
-                shots={a: s[k * n : (k + 1) * n] for a, s in result.shots.items()},
-                sweep_parameter=result.sweep_parameter,
-                sweep_values=result.sweep_values[k * n : (k + 1) * n],
-                program_digest=result.program_digest,
-                duration_s=result.duration_s,
-            )
+            part = result.step_range(k * n, (k + 1) * n)
             fits.append(spec.analyze(qubit, part))
         return self.punch_out().analyze(qubit, amplitudes, fits)
 

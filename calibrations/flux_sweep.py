@@ -128,13 +128,7 @@ class FluxSweep:
             return Fit.failed(self.name, qubit, f"expected {n}×{len(voltages)} steps, got {steps}")
         volts, freqs, errs = [], [], []
         for k, v in enumerate(voltages):
-            part = ExecutionResult(
-                shots={a: s[k * n : (k + 1) * n] for a, s in result.shots.items()},
-                sweep_parameter=result.sweep_parameter,
-                sweep_values=result.sweep_values[k * n : (k + 1) * n],
-                program_digest=result.program_digest,
-                duration_s=result.duration_s,
-            )
+            part = result.step_range(k * n, (k + 1) * n)
             line = self.spectroscopy.analyze(qubit, part, readout)
             if line.quality == "bad":
                 continue

@@ -44,7 +44,7 @@ from qneko_hw.config.calibration import CalibrationState, CalValue
 from qneko_hw.config.station import Station
 from qneko_hw.errors import CalibrationError
 
-__all__ = ["PunchOut"]
+__all__ = ["PunchOut", "amplitude_limit_v"]
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ class PunchOut:
             span_hz=self.span_hz, points=self.points, shots=self.shots, name=self.name
         )
         amplitudes = sorted(
-            {min(float(a), _amplitude_limit(qubit, station)) for a in self.amplitudes_v}
+            {min(float(a), amplitude_limit_v(qubit, station)) for a in self.amplitudes_v}
         )
         fits = []
         for a in amplitudes:
@@ -189,7 +189,7 @@ class PunchOut:
         )
 
 
-def _amplitude_limit(qubit: str, station: Station) -> float:
+def amplitude_limit_v(qubit: str, station: Station) -> float:
     """Peak amplitude (V) the readout AWG of ``qubit`` may play; inf without a readout line."""
     feed = station.feedline_of(qubit)
     if feed is None:

@@ -39,6 +39,17 @@ class ExecutionResult:
     program_digest: str
     duration_s: float
 
+    def step_range(self, start: int, stop: int) -> ExecutionResult:
+        """The result of sweep steps ``start`` … ``stop − 1`` (e.g. one block of several
+        programs' stacked steps)."""
+        return ExecutionResult(
+            shots={a: s[start:stop] for a, s in self.shots.items()},
+            sweep_parameter=self.sweep_parameter,
+            sweep_values=self.sweep_values[start:stop],
+            program_digest=self.program_digest,
+            duration_s=self.duration_s,
+        )
+
     def acquisition(self, name: str, routine: str | None = None) -> NDArray[np.complex64]:
         """The shots of acquisition ``name``; a missing one raises :class:`CalibrationError`."""
         try:

@@ -19,8 +19,12 @@ time. Shots use a seeded RNG, so a station seed makes a whole run repeatable.
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
+import sys
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
@@ -118,6 +122,7 @@ class SimulatedLab:
         self.servers: dict[str, ScpiServer] = {}
         self._station: Station | None = None
         self._lock = threading.Lock()
+        self._pool: ProcessPoolExecutor | None = None
         feeds_chip = {r.feedline for r in chip.resonators.values()}
         for feed in feeds_chip:
             if feed not in station.readout:
@@ -136,6 +141,7 @@ class SimulatedLab:
     def start(self) -> Station:
         """Start one twin per instrument on an ephemeral loopback port; returns the station."""
         addresses: dict[str, str] = {}
+        self._start_workers()
         try:
             for name, cfg in self._station_in.instruments.items():
                 twin = _TWINS[cfg.model](name=name)
@@ -164,6 +170,9 @@ class SimulatedLab:
             server.stop()
         self.servers.clear()
         self._station = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
     def __enter__(self) -> SimulatedLab:
         self.start()
@@ -229,8 +238,9 @@ class SimulatedLab:
         ]
         # qubit level at the start of the readout, per qubit, step and shot
         levels: dict[str, NDArray[np.int64]] = {}
-        for q in qubits:
-            levels[q] = self._levels_before_readout(q, steps, shots, ro_start)
+        pops = self._populations(qubits, steps, ro_start)
+        for q, p in zip(qubits, pops, strict=True):
+            levels[q] = self._draw_levels(p, shots)
         out = np.zeros((steps, shots, len(cfg.demodulators)), dtype=np.complex128)
         for k in range(steps):
             z_ro, f_lo, dt = ro_env[k]
@@ -285,31 +295,78 @@ class SimulatedLab:
         self.clock_s += steps * shots * float(awg.repetition_time_s)
         return out.astype(np.complex64)
 
-    def _levels_before_readout(
-        self, qubit: str, steps: int, shots: int, ro_start: list[int]
-    ) -> NDArray[np.int64]:
-        params = self.qubit_params(qubit)
-        d = params.levels
+    def _drive_batch(
+        self, qubit: str, steps: int, ro_start: list[int]
+    ) -> tuple[NDArray[np.complex128], float, float] | None:
+        """(steps, N) drive envelopes at the chip up to each step's readout, the LO
+        frequency (Hz) and dt (s); None when nothing drives the qubit."""
         line = self.station.drive.get(qubit)
         if line is None:
-            pops = np.tile(np.diag(transmon.thermal_state(params)).real, (steps, 1))
-        else:
-            envs = []
-            f_lo, dt = 0.0, 1e-9
-            for k in range(steps):
-                z, f_lo, dt = self._line_envelope(line, k)
-                envs.append(z[: ro_start[k]])
-            n = max(e.size for e in envs)
-            batch = np.zeros((steps, n), dtype=np.complex128)
-            for k, e in enumerate(envs):
-                batch[k, : e.size] = e
-            if n == 0 or not np.any(batch):
-                pops = np.tile(np.diag(transmon.thermal_state(params)).real, (steps, 1))
-            else:
-                rho = transmon.evolve(params, batch, dt, f_lo)
-                pops = transmon.populations(rho)
-        pops = np.clip(np.asarray(pops, dtype=np.float64), 0.0, None)
-        pops /= pops.sum(axis=1, keepdims=True)
+            return None
+        envs = []
+        f_lo, dt = 0.0, 1e-9
+        for k in range(steps):
+            z, f_lo, dt = self._line_envelope(line, k)
+            envs.append(z[: ro_start[k]])
+        n = max(e.size for e in envs)
+        batch = np.zeros((steps, n), dtype=np.complex128)
+        for k, e in enumerate(envs):
+            batch[k, : e.size] = e
+        if n == 0 or not np.any(batch):
+            return None
+        return batch, f_lo, dt
+
+    def _populations(
+        self, qubits: list[str], steps: int, ro_start: list[int]
+    ) -> list[NDArray[np.float64]]:
+        """(steps, levels) populations of each qubit when its readout starts (no RNG).
+
+        The qubits evolve independently. With several driven (a multiplexed program) they
+        are solved side by side in worker processes: the solver's time loop is Python and
+        would hold this process's GIL, which the instruments' servers share.
+        """
+        jobs = [(self.qubit_params(q), self._drive_batch(q, steps, ro_start)) for q in qubits]
+        driven = [i for i, (_, b) in enumerate(jobs) if b is not None]
+        pops: list[NDArray[np.float64] | None] = [None] * len(jobs)
+        pool = self._pool
+        if len(driven) > 1 and pool is not None:
+            futures = {}
+            for i in driven:
+                params, batch = jobs[i]
+                assert batch is not None
+                futures[i] = pool.submit(_driven_populations, params, *batch)
+            for i, fut in futures.items():
+                pops[i] = fut.result()
+        for i, (params, batch) in enumerate(jobs):
+            if pops[i] is None:
+                pops[i] = (
+                    _driven_populations(params, *batch)
+                    if batch is not None
+                    else _thermal_populations(params, steps)
+                )
+        return [p for p in pops if p is not None]
+
+    def _start_workers(self) -> None:
+        """Worker processes for multiplexed programs (see :meth:`_populations`), started
+        before the servers' threads: on Linux they are forked, with nothing to re-import.
+        Only for a station that can drive two qubits of one feedline at once."""
+        if self._pool is not None or not sys.platform.startswith("linux"):
+            return
+        feeds: dict[str, int] = {}
+        for q, spec in self.chip.qubits.items():
+            if q in self._station_in.drive:
+                feed = self.chip.resonators[spec.resonator].feedline
+                feeds[feed] = feeds.get(feed, 0) + 1
+        if max(feeds.values(), default=0) < 2:
+            return
+        workers = max(1, min(4, os.cpu_count() or 1))
+        ctx = multiprocessing.get_context("fork")
+        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+        self._pool.submit(int).result()  # fork them now, while this thread is alone
+
+    def _draw_levels(self, pops: NDArray[np.float64], shots: int) -> NDArray[np.int64]:
+        """(steps, shots) levels drawn from (steps, levels) populations."""
+        steps, d = pops.shape
         levels = np.empty((steps, shots), dtype=np.int64)
         for k in range(steps):
             counts = self.rng.multinomial(shots, pops[k])
@@ -317,6 +374,22 @@ class SimulatedLab:
             self.rng.shuffle(lv)
             levels[k] = lv
         return levels
+
+
+def _normalised(pops: NDArray[np.float64]) -> NDArray[np.float64]:
+    pops = np.clip(np.asarray(pops, dtype=np.float64), 0.0, None)
+    return np.asarray(pops / pops.sum(axis=1, keepdims=True), dtype=np.float64)
+
+
+def _thermal_populations(params: transmon.TransmonParams, steps: int) -> NDArray[np.float64]:
+    return _normalised(np.tile(np.diag(transmon.thermal_state(params)).real, (steps, 1)))
+
+
+def _driven_populations(
+    params: transmon.TransmonParams, batch: NDArray[np.complex128], f_lo: float, dt: float
+) -> NDArray[np.float64]:
+    """Populations after a batch of drive envelopes (top level: runs in worker processes)."""
+    return _normalised(transmon.populations(transmon.evolve(params, batch, dt, f_lo)))
 
 
 @contextmanager

@@ -232,6 +232,8 @@ def run_calibrate(
     target: str | None = None,
     nightly: bool = False,
     sequential: bool = False,
+    punch_out: bool = False,
+    reset_check: bool = False,
 ) -> int:
     """Run the calibration graph; returns the exit code (0: every qubit calibrated, 1: one
     failed, 130: interrupted by Ctrl-C)."""
@@ -240,6 +242,7 @@ def run_calibrate(
 
     from qneko_hw.calibrations import run_routine
     from qneko_hw.calibrations.default_graph import default_graph, nightly_graph
+    from qneko_hw.calibrations.resonator_spectroscopy_vna import VNA_MODELS
     from qneko_hw.calibrations.runner import Routine, RoutineOutcome, run_routine_multiplexed
     from qneko_hw.calibrations.scheduler import run_graph
     from qneko_hw.config.initial import design_state
@@ -269,7 +272,16 @@ def run_calibrate(
             "or none is (real instruments)",
             source=str(station_path) if station_path else None,
         )
-    graph = (nightly_graph if nightly else default_graph)(shots=shots, points=points)
+    make_graph = nightly_graph if nightly else default_graph
+    options: dict[str, Any] = {
+        "shots": shots,
+        "points": points,
+        "station": station,
+        "chip": chip,
+        "punch_out": punch_out,
+        "reset_check": reset_check,
+    }
+    graph = make_graph(**options)  # the nodes; the VNA is handed over once connected
     targets = None if target is None else [t.strip() for t in target.split(",") if t.strip()]
     for t in targets or ():
         if t not in graph.nodes:
@@ -285,7 +297,12 @@ def run_calibrate(
             station = lab.station
             console.print(f"[bold]simulated lab[/] up: {len(lab.servers)} instruments on loopback")
         instruments = stack.enter_context(connect(station))
+        vnas = [n for n, c in station.instruments.items() if c.model in VNA_MODELS]
+        if vnas:
+            graph = make_graph(**{**options, "station": station, "vna": instruments[vnas[0]]})
         console.print(f"graph: {' → '.join(graph.order)} (store version {state.version})")
+        for node, why in graph.left_out.items():
+            console.print(f"[dim]left out: {node} ({why})[/]")
 
         plots = stack.enter_context(BackgroundPlots())
 

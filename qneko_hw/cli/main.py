@@ -82,6 +82,14 @@ def calibrate(
             "readouts multiplexed on their feedlines).",
         ),
     ] = False,
+    punch_out: Annotated[
+        bool,
+        typer.Option("--punch-out", help="Add the punch-out node (readout power; slow)."),
+    ] = False,
+    reset_check: Annotated[
+        bool,
+        typer.Option("--reset-check", help="Add the reset check (residual excitation after 5·T1)."),
+    ] = False,
 ) -> None:
     """Calibrate the qubits along the calibration graph (on the simulated lab when the
     station's addresses are ``sim``). Ctrl-C stops after the current routine; rerun to resume."""
@@ -98,6 +106,8 @@ def calibrate(
             target=target,
             nightly=nightly,
             sequential=sequential,
+            punch_out=punch_out,
+            reset_check=reset_check,
         )
     except QnekoError as exc:
         _fail(exc)
