@@ -7,6 +7,7 @@ comes from the chip's design (never measured) has ``run_id=None``.
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -41,7 +42,13 @@ class CalValue(Frozen):
 
     @classmethod
     def measured(cls, value: float, uncertainty: float | None, run_id: str) -> CalValue:
-        """A measured value, stamped with the current UTC time."""
+        """A measured value, stamped with the current UTC time.
+
+        A fitter that could not estimate the uncertainty (NaN or infinite, as when the
+        covariance of a fit is singular) gives an unknown uncertainty (``None``).
+        """
+        if uncertainty is not None and not math.isfinite(uncertainty):
+            uncertainty = None
         return cls(value=value, uncertainty=uncertainty, updated=datetime.now(UTC), run_id=run_id)
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from qneko_hw.config import CalibrationState, CalValue, Chip, Station, default_station, random_chip
 from qneko_hw.config.initial import design_state
@@ -135,3 +136,16 @@ def test_design_pi_amplitude_scales_with_attenuation() -> None:
     a26 = estimated_pi_amplitude_v(700e6, 26.0)
     assert a26 / a20 == pytest.approx(10 ** (6 / 20), rel=1e-9)
     assert estimated_pi_amplitude_v(350e6, 20.0) == pytest.approx(2 * a20)
+
+
+def test_measured_value_with_an_unusable_uncertainty_keeps_it_unknown() -> None:
+    """A fit whose covariance is singular reports a NaN standard error; the stored value
+    then has no uncertainty instead of failing validation."""
+    import math
+
+    for bad in (math.nan, math.inf):
+        v = CalValue.measured(5e9, bad, "run-1")
+        assert v.value == 5e9 and v.uncertainty is None
+    assert CalValue.measured(5e9, 2.0, "run-1").uncertainty == 2.0
+    with pytest.raises(ValidationError):
+        CalValue(value=1.0, uncertainty=-1.0)
