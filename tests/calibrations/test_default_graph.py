@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import h5py
 import pytest
 from conftest import CHIPS, perturbed, truth_state
 from test_flux_sweep import biased_station, tunable_chip
@@ -22,7 +23,7 @@ from qneko_hw.calibrations.default_graph import ENTRIES, PunchOutScan, default_g
 from qneko_hw.calibrations.flux_sweep import FluxSweep
 from qneko_hw.calibrations.graph import check_state, not_applicable
 from qneko_hw.calibrations.resonator_spectroscopy_vna import ResonatorSpectroscopyVnaNode
-from qneko_hw.calibrations.runner import Routine, RoutineOutcome
+from qneko_hw.calibrations.runner import Routine, RoutineOutcome, run_routine_multiplexed
 from qneko_hw.calibrations.scheduler import run_graph
 from qneko_hw.config import Chip, Station, default_station, random_chip
 from qneko_hw.config.calibration import CalibrationState
@@ -289,8 +290,9 @@ def test_graph_t1_and_echo_within_ten_percent_on_uncapped_chips(
     chip: tuple[int, float, float], out: Path
 ) -> None:
     """The graph's T1 then T2-echo nodes, as a fresh tune-up runs them (no T1 stored, T2E
-    from the measured T1), on both qubits of a random chip whose coherence is not capped
-    (T1 and T2 up to 200 µs; seeds 11, 12: T1 30–186 µs, T2 23–108 µs)."""
+    from the measured T1; both qubits at once, multiplexed, as ``qneko calibrate`` does),
+    on a random chip whose coherence is not capped (T1 and T2 up to 200 µs; seeds 11, 12:
+    T1 30–186 µs, T2 23–108 µs)."""
     seed, offset, factor = chip
     design = random_chip(2, seed)
     truth = perturbed(design, offset, factor)
@@ -300,10 +302,18 @@ def test_graph_t1_and_echo_within_ten_percent_on_uncapped_chips(
     with SimulatedLab(truth, station) as lab, connect(lab.station) as inst:
         state = truth_state(truth, lab.station, design_state(design, station))
         for q in ("q0", "q1"):
-            for routine in (Discrimination(shots=2000), t1, echo):
-                outcome = _run(routine, q, state, lab, inst, out)
+            state = _run(Discrimination(shots=2000), q, state, lab, inst, out).state
+        for routine in (t1, echo):
+            got = run_routine_multiplexed(
+                routine, ["q0", "q1"], state, lab.station, inst, out_dir=out
+            )
+            for q, outcome in got.items():
+                assert isinstance(outcome, RoutineOutcome), outcome
                 assert outcome.error is None and outcome.fit.quality == "good", outcome.fit.message
-                state = outcome.state
+                with h5py.File(outcome.run_file) as f:  # one program for both qubits
+                    assert f["context"].attrs["multiplexed_with"] == "q0,q1"
+                qubits = {**state.qubits, q: outcome.state.qubit(q)}
+                state = state.model_copy(update={"qubits": qubits})
     for q in ("q0", "q1"):
         cal, true = state.qubit(q), truth.qubits[q]
         assert cal.t1_s is not None and cal.t2_echo_s is not None
