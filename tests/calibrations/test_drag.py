@@ -13,8 +13,10 @@ import pytest
 import scipy.optimize
 from conftest import DT, Bench, chip_envelope
 
+from qneko_hw.calibrations import Discrimination
 from qneko_hw.calibrations.drag import DragBeta
 from qneko_hw.calibrations.gates import gate_pulse
+from qneko_hw.calibrations.runner import RoutineOutcome, run_routine_multiplexed
 from qneko_hw.config.calibration import CalibrationState, CalValue
 from qneko_hw.simulated_instruments.lab import transmon_params
 from qneko_hw.simulated_instruments.physics import transmon
@@ -51,3 +53,18 @@ def test_drag_beta_within_ten_percent(bench: Bench) -> None:
     assert found.value == pytest.approx(expected, rel=0.1), (fit.values, expected)
     assert found.uncertainty is not None and found.uncertainty < 0.05 * expected
     assert found.run_id == outcome.run_id
+
+
+def test_multiplexed_drag_beta_within_ten_percent(bench: Bench) -> None:
+    """DRAG on both qubits at once: each β within 10 % of its own truth."""
+    state = bench.truth_state()
+    for q in ("q0", "q1"):
+        state = bench.run(Discrimination(shots=2000), q, state).state
+    got = run_routine_multiplexed(
+        DragBeta(), ["q0", "q1"], state, bench.lab.station, bench.instruments, out_dir=bench.out_dir
+    )
+    for q, outcome in got.items():
+        assert isinstance(outcome, RoutineOutcome), outcome
+        assert outcome.fit.quality == "good", (q, outcome.fit.message)
+        found = outcome.state.qubit(q).drag_beta_s.value
+        assert found == pytest.approx(true_beta(bench, state, q), rel=0.1), q

@@ -25,8 +25,10 @@ import scipy.optimize
 from conftest import CHIPS, Bench
 from numpy.typing import NDArray
 
+from qneko_hw.calibrations import Discrimination
 from qneko_hw.calibrations.gates import gate_pulse
 from qneko_hw.calibrations.rb import InterleavedRB, RandomizedBenchmarking, native_clifford
+from qneko_hw.calibrations.runner import RoutineOutcome, run_routine_multiplexed
 from qneko_hw.config import Chip, Station
 from qneko_hw.config.calibration import CalibrationState, CalValue
 from qneko_hw.pulses import sample_pulse
@@ -144,3 +146,31 @@ def test_miscalibrated_pi_pulse_raises_the_x_error(bench: Bench) -> None:
     limit_x = coherence_limit(bench.truth, q, cal.pulse_duration_s.value)
     # coherent over-rotation by 0.03·π: average gate error ≈ (0.03·π)²/6 on top of T1/T2
     assert fit.values["epc_x"] > limit_x + 0.5 * (0.03 * math.pi) ** 2 / 6, fit.values
+
+
+@pytest.mark.parametrize("bench", [CHIPS[1]], indirect=True, ids=[f"seed{CHIPS[1][0]}"])
+def test_multiplexed_rb_near_the_coherence_limit(bench: Bench) -> None:
+    """Both qubits benchmarked at once (their sequences side by side, one readout each on
+    the shared feedline), as ``qneko calibrate`` runs RB: each error per Clifford within
+    (0.5, 1.2] × its own coherence limit."""
+    for drv in bench.instruments.values():
+        drv.timeout(120)  # workaround: the lab simulates inside the trigger command
+    state = bench.truth_state()
+    for q in ("q0", "q1"):
+        state = bench.run(Discrimination(shots=2000), q, state).state
+        state = tuned_gates(bench.truth, bench.station, state, q)
+    got = run_routine_multiplexed(
+        RandomizedBenchmarking(),
+        ["q0", "q1"],
+        state,
+        bench.lab.station,
+        bench.instruments,
+        out_dir=bench.out_dir,
+    )
+    for q, outcome in got.items():
+        assert isinstance(outcome, RoutineOutcome), outcome
+        fit = outcome.fit
+        assert fit.quality == "good", (q, fit.message)
+        gate_s = state.qubit(q).pulse_duration_s.value
+        limit = coherence_limit(bench.truth, q, 5 / 6 * gate_s)
+        assert 0.5 * limit < fit.values["epc"] <= 1.2 * limit, (q, fit.values["epc"], limit)
