@@ -36,7 +36,7 @@ from qneko_hw.compiler.programs import CompiledExperiment
 from qneko_hw.compiler.traits import awg_traits
 from qneko_hw.config.calibration import CalibrationState
 from qneko_hw.config.station import Station
-from qneko_hw.errors import CalibrationError
+from qneko_hw.errors import CalibrationError, CompilationError
 from qneko_hw.executor import ExecutionResult, execute
 from qneko_hw.experiment import Experiment
 from qneko_hw.runfile import write_run
@@ -254,39 +254,28 @@ def _run_merged(  # noqa: PLR0917 - private, called once
     context: Mapping[str, str] | None,
     say: Callable[[str], Callable[[str], None] | None],
 ) -> dict[str, RoutineOutcome | Exception] | None:
-    """Compile, run and conclude merged builds; None when the merged programs do not fit
-    the AWGs' memory (the caller then runs the qubits one after the other)."""
+    """Compile, run and conclude merged builds; None when the merged programs do not
+    compile or do not fit the AWGs' memory (the caller then runs the qubits one after the
+    other)."""
     from qneko_hw.calibrations.multiplex import split_result
 
     out: dict[str, RoutineOutcome | Exception] = {}
     run_ids = {q: _new_run_id(routine, q) for q in merged.qubits}
     try:
-        if merged.kind == "experiments":
-            programs = [compile_experiment(e, station, s) for e, s in merged.items]
-        else:
-            programs = [
-                compile_circuit(
-                    list(merged.items),
-                    station,
-                    state,
-                    shots=_shots(routine),
-                    repetition_time_s=_repetition_time_s(routine),
-                    scheduling="alap",
-                    qubits=list(merged.qubits),
-                    name=f"{routine.name}_{'_'.join(merged.qubits)}",
-                )
-            ]
-        if not _fits_awg_memory(programs, station):
-            log.info(
-                "%s: merged programs exceed an AWG's memory; one qubit at a time", routine.name
-            )
-            return None
+        programs = _compile_merged(routine, merged, state, station)
+    except CompilationError as exc:  # e.g. two qubits' drives on one LO at two frequencies
+        log.info("%s: merged program does not compile (%s); one qubit at a time", routine.name, exc)
+        return None
+    if not _fits_awg_memory(programs, station):
+        log.info("%s: merged programs exceed an AWG's memory; one qubit at a time", routine.name)
+        return None
+    try:
         for q in merged.qubits:
             tell = say(q)
             if tell is not None:
                 tell(f"measure (multiplexed with {len(merged.qubits) - 1} more)")
         shares = split_result(merged, _execute_all(programs, instruments))
-    except Exception as exc:  # compiling or measuring: every qubit of the group
+    except Exception as exc:  # measuring: every qubit of the group
         return dict.fromkeys(merged.qubits, exc)
     together = ",".join(merged.qubits)
     for q in merged.qubits:
@@ -306,6 +295,25 @@ def _run_merged(  # noqa: PLR0917 - private, called once
         except Exception as exc:
             out[q] = exc
     return out
+
+
+def _compile_merged(
+    routine: Routine, merged: Merged, state: CalibrationState, station: Station
+) -> list[CompiledExperiment]:
+    if merged.kind == "experiments":
+        return [compile_experiment(e, station, s) for e, s in merged.items]
+    return [
+        compile_circuit(
+            list(merged.items),
+            station,
+            state,
+            shots=_shots(routine),
+            repetition_time_s=_repetition_time_s(routine),
+            scheduling="alap",
+            qubits=list(merged.qubits),
+            name=f"{routine.name}_{'_'.join(merged.qubits)}",
+        )
+    ]
 
 
 def _fits_awg_memory(programs: Sequence[CompiledExperiment], station: Station) -> bool:

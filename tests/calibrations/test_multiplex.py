@@ -3,6 +3,7 @@ simulated lab against truth, and the scheduler serving qubits in groups."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import h5py
@@ -20,10 +21,16 @@ from qneko_hw.calibrations.runner import (
     run_routine_multiplexed,
 )
 from qneko_hw.calibrations.scheduler import run_graph
+from qneko_hw.compiler import compile_experiment
+from qneko_hw.config import default_station, random_chip
 from qneko_hw.config.calibration import CalibrationState, CalValue
-from qneko_hw.executor import ExecutionResult
+from qneko_hw.config.initial import design_state
+from qneko_hw.drivers.station import connect
+from qneko_hw.errors import CompilationError
+from qneko_hw.executor import ExecutionResult, execute
 from qneko_hw.experiment import Barrier, Delay, Experiment, Measure, Play, ShiftPhase, Sweep
 from qneko_hw.pulses import Gaussian
+from qneko_hw.simulated_instruments.lab import SimulatedLab
 
 QS = ["q0", "q1"]
 
@@ -188,9 +195,6 @@ def test_iq_angle_does_not_depend_on_when_the_readout_starts(bench: Bench) -> No
             ),
             shots=2000,
         )
-        from qneko_hw.compiler import compile_experiment
-        from qneko_hw.executor import execute
-
         prog = compile_experiment(exp, bench.lab.station, state)
         means.append(complex(execute(prog, bench.instruments).shots["m"].mean()))
     for m in means[1:]:
@@ -299,3 +303,28 @@ def test_single_and_multiplexed_runs_share_the_run_file_layout(bench: Bench) -> 
         for key in a:
             if isinstance(a[key], h5py.Dataset):
                 assert a[key].shape == b[key].shape, key
+
+
+def test_builds_whose_merged_program_does_not_compile_run_one_after_the_other(
+    tmp_path: Path,
+) -> None:
+    """Two qubits' drives on one LO at two frequencies: each alone compiles, merged they
+    do not (the LO cannot be at both); the runner falls back to one qubit at a time."""
+    chip = random_chip(2, 11)
+    base = default_station({"f0": ["q0", "q1"]}, seed=11)
+    shared = base.model_copy(
+        update={"drive": {**base.drive, "q1": base.drive["q1"].model_copy(update={"lo": "lo_q0"})}}
+    )
+    state = design_state(chip, shared)
+    rabi = AmplitudeRabi(points=11, shots=200)
+    merged = merge_builds({q: rabi.build(q, state, shared) for q in QS}, dict.fromkeys(QS, state))
+    assert merged is not None
+    with pytest.raises(CompilationError, match="lo_q0 is shared"):
+        compile_experiment(merged.items[0][0], shared, state)
+    with SimulatedLab(chip, shared) as lab, connect(lab.station) as inst:
+        got = run_routine_multiplexed(rabi, QS, state, lab.station, inst, out_dir=tmp_path)
+    for q in QS:
+        outcome = got[q]
+        assert isinstance(outcome, RoutineOutcome), outcome
+        with h5py.File(outcome.run_file) as f:
+            assert "multiplexed_with" not in f["context"].attrs
