@@ -281,7 +281,10 @@ def run_calibrate(
         "punch_out": punch_out,
         "reset_check": reset_check,
     }
-    graph = make_graph(**options)  # the nodes; the VNA is handed over once connected
+    # The nodes, to check --target before anything starts; a VNA in the station is handed
+    # to its node once connected (the graph is built again then).
+    vnas = [n for n, c in station.instruments.items() if c.model in VNA_MODELS]
+    graph = make_graph(**options, vna=object() if vnas else None)
     targets = None if target is None else [t.strip() for t in target.split(",") if t.strip()]
     for t in targets or ():
         if t not in graph.nodes:
@@ -297,7 +300,6 @@ def run_calibrate(
             station = lab.station
             console.print(f"[bold]simulated lab[/] up: {len(lab.servers)} instruments on loopback")
         instruments = stack.enter_context(connect(station))
-        vnas = [n for n, c in station.instruments.items() if c.model in VNA_MODELS]
         if vnas:
             graph = make_graph(**{**options, "station": station, "vna": instruments[vnas[0]]})
         console.print(f"graph: {' → '.join(graph.order)} (store version {state.version})")

@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 
 import h5py
+import yaml
 from typer.testing import CliRunner
 
 from qneko_hw.cli.main import app
-from qneko_hw.config import Chip
+from qneko_hw.config import Chip, default_station
 
 runner = CliRunner()
 
@@ -76,3 +77,28 @@ def test_unknown_qubit(tmp_path: Path) -> None:
     res = runner.invoke(app, ["calibrate", "--qubits", "q42", "--out", str(tmp_path / "o")])
     assert res.exit_code == 2
     assert "q42" in res.output
+
+
+def test_calibrate_hands_the_station_vna_to_its_node(tmp_path: Path) -> None:
+    """A station with a VNA: the VNA resonator spectroscopy node is in the graph, gets the
+    connected VNA and sets both qubits' readout frequencies."""
+    chip = tmp_path / "chip.yaml"
+    runner.invoke(app, ["chip", "new", "--qubits", "2", "--seed", "5", "--out", str(chip)])
+    data = default_station({"f0": ["q0", "q1"]}, seed=5).model_dump(mode="json")
+    data["instruments"]["vna"] = {"model": "rs_znb20"}
+    for cfg in data["instruments"].values():
+        cfg["address"] = "sim"
+    station = tmp_path / "station.yaml"
+    station.write_text(yaml.safe_dump(data))
+    res = runner.invoke(
+        app,
+        [
+            *("calibrate", "--chip", str(chip), "--station", str(station)),
+            *("--out", str(tmp_path / "o"), "--target", "resonator_spectroscopy_vna"),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    state = json.loads((tmp_path / "o" / "calibration.json").read_text())
+    for q in ("q0", "q1"):
+        run_id = state["qubits"][q]["readout_frequency_hz"]["run_id"]
+        assert run_id is not None and "resonator_spectroscopy_vna" in run_id
