@@ -21,10 +21,12 @@ from typing import TYPE_CHECKING, Any
 from qneko_hw.config.calibration import CalibrationState
 from qneko_hw.config.chip import Chip, random_chip
 from qneko_hw.config.station import Station, default_station
-from qneko_hw.errors import ConfigError
+from qneko_hw.errors import ConfigError, InstrumentError
 from qneko_hw.store import DEFAULT_DB_NAME, Store
 
 if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
     from rich.console import Console, RenderableType
 
     from qneko_hw.calibrations.graph import Event, Graph, GraphResult
@@ -41,6 +43,18 @@ log = logging.getLogger(__name__)
 
 #: Exit code of a run stopped by Ctrl-C (128 + SIGINT).
 EXIT_INTERRUPTED = 130
+
+
+class _VnaNotConnected:
+    """Stands for the station's VNA in the graph built before anything is connected."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def sweep(
+        self, start_hz: float, stop_hz: float, points: int
+    ) -> tuple[NDArray[np.float64], NDArray[np.complex128]]:
+        raise InstrumentError(f"VNA {self.name} is not connected yet", instrument=self.name)
 
 
 def builtin_chip() -> Chip:
@@ -284,7 +298,7 @@ def run_calibrate(
     # The nodes, to check --target before anything starts; a VNA in the station is handed
     # to its node once connected (the graph is built again then).
     vnas = [n for n, c in station.instruments.items() if c.model in VNA_MODELS]
-    graph = make_graph(**options, vna=object() if vnas else None)
+    graph = make_graph(**options, vna=_VnaNotConnected(vnas[0]) if vnas else None)
     targets = None if target is None else [t.strip() for t in target.split(",") if t.strip()]
     for t in targets or ():
         if t not in graph.nodes:
