@@ -124,6 +124,7 @@ class ReportEntry:
         diff: calibration changes this run made.
         error: why the calibration was not updated, if it was not.
         png: the plot, if already drawn (:class:`BackgroundPlots`); else drawn on writing.
+        multiplexed_with: the qubits measured in the same program (comma-separated), if any.
     """
 
     fit: Fit
@@ -133,17 +134,19 @@ class ReportEntry:
     diff: tuple[DiffRow, ...] = ()
     error: str | None = None
     png: bytes | None = None
+    multiplexed_with: str = ""
 
     @classmethod
     def from_outcome(cls, outcome: Outcome) -> ReportEntry:
         """An entry from a routine outcome; the state before the run comes from its run file."""
         diff: tuple[DiffRow, ...] = ()
-        x_label = ""
+        x_label = together = ""
         if outcome.run_file.exists():
             run = read_run(outcome.run_file, shots=False)
             if run.sweep_parameter != "none":
                 x_label = f"{run.sweep_parameter} ({run.unit})" if run.unit else ""
                 x_label = x_label or run.sweep_parameter
+            together = run.context.get("multiplexed_with", "")
             before = run.context.get("calibration_state")
             if before:
                 diff = calibration_diff(CalibrationState.model_validate_json(before), outcome.state)
@@ -154,6 +157,7 @@ class ReportEntry:
             x_label=x_label,
             diff=diff,
             error=str(outcome.error) if outcome.error is not None else None,
+            multiplexed_with=together,
         )
 
 
@@ -211,7 +215,9 @@ def _section(idx: int, entry: ReportEntry) -> str:
         f'<section class="run" id="run-{idx}" data-routine="{e(fit.routine)}" '
         f'data-qubit="{e(fit.qubit)}">',
         f"<h2>{e(fit.qubit)} — {e(fit.routine)}</h2>",
-        f'<p class="meta">run {e(entry.run_id)} · file {e(entry.run_file)}</p>',
+        f'<p class="meta">run {e(entry.run_id)} · file {e(entry.run_file)}'
+        + (f" · measured together: {e(entry.multiplexed_with)}" if entry.multiplexed_with else "")
+        + "</p>",
         f'<p>verdict: <span class="verdict {e(fit.quality)}">{e(fit.quality)}</span> '
         f"R² = {fit.r_squared:.4f}</p>",
     ]

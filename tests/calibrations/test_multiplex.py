@@ -30,6 +30,7 @@ from qneko_hw.errors import CompilationError
 from qneko_hw.executor import ExecutionResult, execute
 from qneko_hw.experiment import Barrier, Delay, Experiment, Measure, Play, ShiftPhase, Sweep
 from qneko_hw.pulses import Gaussian
+from qneko_hw.report import ReportEntry, render_report
 from qneko_hw.simulated_instruments.lab import SimulatedLab
 
 QS = ["q0", "q1"]
@@ -154,6 +155,9 @@ def test_multiplexed_rabi_finds_each_pi_amplitude(bench: Bench) -> None:
         with h5py.File(outcome.run_file) as f:
             assert f["context"].attrs["multiplexed_with"] == "q0,q1"
             digests.add(f["context"].attrs["program_sha256"])
+        entry = ReportEntry.from_outcome(outcome)  # the report says so too
+        assert entry.multiplexed_with == "q0,q1"
+        assert "measured together: q0,q1" in render_report([entry])
     assert len(digests) == 1
 
 
