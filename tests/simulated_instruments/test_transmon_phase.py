@@ -13,6 +13,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 from numpy.typing import NDArray
+from test_transmon_tones import random_params
 
 from qneko_hw.simulated_instruments.physics import (
     TransmonParams,
@@ -29,16 +30,7 @@ Complex = NDArray[np.complex128]
 
 
 def _random_params(rng: np.random.Generator, levels: int) -> TransmonParams:
-    t1 = float(rng.uniform(5e-6, 60e-6))
-    return TransmonParams(
-        frequency_hz=FQ + float(rng.uniform(-5e6, 5e6)),
-        anharmonicity_hz=-float(rng.uniform(180e6, 340e6)),
-        t1_s=t1,
-        t2_s=t1 * float(rng.uniform(0.3, 2.0)),
-        rabi_rate_hz_per_v=float(rng.uniform(20e6, 600e6)),
-        thermal_population=float(rng.uniform(0.0, 0.05)),
-        levels=levels,
-    )
+    return random_params(rng, levels, (5e-6, 60e-6))
 
 
 def _drag(params: TransmonParams, n: int, angle: float, beta: float) -> Complex:

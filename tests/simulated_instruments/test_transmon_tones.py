@@ -32,8 +32,11 @@ QUTIP_OPTIONS = {"atol": 1e-10, "rtol": 1e-10, "nsteps": 10**6}
 Complex = NDArray[np.complex128]
 
 
-def _random_params(rng: np.random.Generator, levels: int) -> TransmonParams:
-    t1 = float(rng.uniform(2e-6, 40e-6))
+def random_params(
+    rng: np.random.Generator, levels: int, t1_range_s: tuple[float, float] = (2e-6, 40e-6)
+) -> TransmonParams:
+    """A random transmon near ``FQ`` (shared with the phase-grouping tests)."""
+    t1 = float(rng.uniform(*t1_range_s))
     return TransmonParams(
         frequency_hz=FQ + float(rng.uniform(-5e6, 5e6)),
         anharmonicity_hz=-float(rng.uniform(180e6, 340e6)),
@@ -127,7 +130,7 @@ def _assert_close(ours: Complex, ref: Complex, tol: float) -> None:
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_padded_tones_equal_exact_per_sample_product(seed: int, dissipation: bool) -> None:
     rng = np.random.default_rng(seed)
-    params = _random_params(rng, levels=int(rng.integers(2, 5)))
+    params = random_params(rng, levels=int(rng.integers(2, 5)))
     b, n_tone = 5, int(rng.integers(120, 260))
     pre, post = int(rng.integers(1, 50)), int(rng.integers(1, 50))
     tone = _tones(rng, params, b, n_tone, spread_hz=40e6)
@@ -147,7 +150,7 @@ def test_gaussian_then_two_tones(seed: int, monkeypatch: pytest.MonkeyPatch) -> 
     first already has B's ratio); seed 5: B has its own amplitudes and phases.
     """
     rng = np.random.default_rng(seed)
-    params = _random_params(rng, levels=3)
+    params = random_params(rng, levels=3)
     b = 5
     gauss = _gaussian_if(params, b, 40, 30e6)
     tone_a = _tones(rng, params, b, 300, spread_hz=15e6)
@@ -180,7 +183,7 @@ def test_gaussian_then_two_tones(seed: int, monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_unitary_of_tones_equals_per_sample_path(monkeypatch: pytest.MonkeyPatch) -> None:
     rng = np.random.default_rng(6)
-    params = _random_params(rng, levels=4)
+    params = random_params(rng, levels=4)
     tone = _tones(rng, params, 8, 1000, spread_hz=100e6)
     env = np.concatenate([_gaussian_if(params, 8, 24, 5e6), tone, np.zeros((8, 5))], axis=1)
     assert _tone_spans(env) == [(24, 1024)]
@@ -193,7 +196,7 @@ def test_unitary_of_tones_equals_per_sample_path(monkeypatch: pytest.MonkeyPatch
 def test_batched_tones_equal_per_row() -> None:
     """Each row alone (a constant, a zero row, single tones) gives what the batch gives."""
     rng = np.random.default_rng(7)
-    params = _random_params(rng, levels=3)
+    params = random_params(rng, levels=3)
     env = np.concatenate([np.zeros((6, 3)), _tones(rng, params, 6, 500, 20e6)], axis=1)
     batched = evolve(params, env, DT, FQ)
     single = np.stack([evolve(params, env[i : i + 1], DT, FQ)[0] for i in range(6)])
@@ -203,7 +206,7 @@ def test_batched_tones_equal_per_row() -> None:
 def test_float32_rounded_tone_is_detected() -> None:
     """AWG twins store float32 samples: a played tone's ratios vary by ~1e-7, still a tone."""
     rng = np.random.default_rng(8)
-    params = _random_params(rng, levels=3)
+    params = random_params(rng, levels=3)
     exact = _tones(rng, params, 4, 800, spread_hz=20e6)
     rounded = exact.real.astype(np.float32).astype(float) + 1j * exact.imag.astype(np.float32)
     assert np.max(np.abs(rounded - exact)) > 0
