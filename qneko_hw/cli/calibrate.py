@@ -18,6 +18,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from qneko_hw.calibrations.graph import NOT_APPLICABLE
 from qneko_hw.config.calibration import CalibrationState
 from qneko_hw.config.chip import Chip, random_chip
 from qneko_hw.config.station import Station, default_station
@@ -137,9 +138,11 @@ _MARK = {
     "out_of_spec": "[yellow]↻ drift[/]",
     "bad_data": "[yellow]! bad[/]",
     "failed": "[bold red]✗ failed[/]",
+    "not_applicable": "[dim]n/a[/]",
 }
 _LEGEND = (
-    "✓ calibrated  • fresh in store  ≈ data in spec  ↻ drifted  ! bad data  ✗ failed  – skipped"
+    "✓ calibrated  • fresh in store  ≈ data in spec  ↻ drifted  ! bad data  ✗ failed  "
+    "– skipped  n/a not applicable"
 )
 
 
@@ -165,6 +168,8 @@ class _Display:
             self.cells[e.qubit, e.node] = _MARK["failed"]
             for n in self.graph.order:
                 self.cells.setdefault((e.qubit, n), "[dim]–[/]")
+        elif e.status == "fresh" and e.message.startswith(NOT_APPLICABLE):
+            self.cells[e.qubit, e.node] = _MARK["not_applicable"]
         elif e.status in _MARK and e.node:
             self.cells[e.qubit, e.node] = _MARK[e.status]
 

@@ -102,3 +102,43 @@ def test_calibrate_hands_the_station_vna_to_its_node(tmp_path: Path) -> None:
     for q in ("q0", "q1"):
         run_id = state["qubits"][q]["readout_frequency_hz"]["run_id"]
         assert run_id is not None and "resonator_spectroscopy_vna" in run_id
+
+
+def test_calibrate_shows_nodes_that_do_not_apply_to_a_qubit(tmp_path: Path) -> None:
+    """q0 is flux-tunable behind a bias line, q1 is not: the flux sweep runs on q0 and the
+    live table marks it not applicable on q1 (not "fresh")."""
+    from qneko_hw.config import random_chip
+    from qneko_hw.config.chip import FluxTuning
+    from qneko_hw.config.station import BiasLine, InstrumentConfig
+
+    chip = random_chip(2, 5)
+    q0 = chip.qubits["q0"]
+    flux = FluxTuning(max_frequency_hz=q0.frequency_hz + 20e6, asymmetry=0.3, flux_per_amp=1000.0)
+    chip = chip.replace(
+        qubits={**chip.qubits, "q0": {**q0.model_dump(), "flux": flux.model_dump()}}
+    )
+    base = default_station({"f0": ["q0", "q1"]}, seed=5)
+    station = base.model_copy(
+        update={
+            "instruments": {**base.instruments, "dc": InstrumentConfig(model="yokogawa_gs200")},
+            "bias": {"q0": BiasLine(source="dc", resistance_ohm=1000.0)},
+        }
+    )
+    data = station.model_dump(mode="json")
+    for cfg in data["instruments"].values():
+        cfg["address"] = "sim"
+    (tmp_path / "station.yaml").write_text(yaml.safe_dump(data))
+    (tmp_path / "chip.yaml").write_text(yaml.safe_dump(chip.model_dump(mode="json")))
+    res = runner.invoke(
+        app,
+        [
+            *("calibrate", "--chip", str(tmp_path / "chip.yaml")),
+            *("--station", str(tmp_path / "station.yaml"), "--out", str(tmp_path / "o")),
+            *("--target", "flux_sweep", "--shots", "300"),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    rows = [line for line in res.output.splitlines() if line.startswith("│ q1")]
+    assert any("n/a" in row for row in rows), res.output
+    assert list((tmp_path / "o" / "runs").glob("*-flux_sweep-q0-*.h5"))
+    assert not list((tmp_path / "o" / "runs").glob("*-flux_sweep-q1-*.h5"))
