@@ -21,10 +21,12 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import signal
 import sys
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from typing import Any
 
@@ -330,13 +332,19 @@ class SimulatedLab:
         pops: list[NDArray[np.float64] | None] = [None] * len(jobs)
         pool = self._pool
         if len(driven) > 1 and pool is not None:
-            futures = {}
-            for i in driven:
-                params, batch = jobs[i]
-                assert batch is not None
-                futures[i] = pool.submit(_driven_populations, params, *batch)
-            for i, fut in futures.items():
-                pops[i] = fut.result()
+            try:
+                futures = {}
+                for i in driven:
+                    params, batch = jobs[i]
+                    assert batch is not None
+                    futures[i] = pool.submit(_driven_populations, params, *batch)
+                for i, fut in futures.items():
+                    pops[i] = fut.result()
+            except BrokenProcessPool:  # a worker died: solve here from now on
+                log.warning("simulated lab: worker processes lost, solving in-process")
+                self._pool = None
+                pool.shutdown(wait=False, cancel_futures=True)
+                pops = [None] * len(jobs)
         for i, (params, batch) in enumerate(jobs):
             if pops[i] is None:
                 pops[i] = (
@@ -361,7 +369,9 @@ class SimulatedLab:
             return
         workers = max(1, min(4, os.cpu_count() or 1))
         ctx = multiprocessing.get_context("fork")
-        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+        self._pool = ProcessPoolExecutor(
+            max_workers=workers, mp_context=ctx, initializer=_ignore_sigint
+        )
         self._pool.submit(int).result()  # fork them now, while this thread is alone
 
     def _draw_levels(self, pops: NDArray[np.float64], shots: int) -> NDArray[np.int64]:
@@ -374,6 +384,12 @@ class SimulatedLab:
             self.rng.shuffle(lv)
             levels[k] = lv
         return levels
+
+
+def _ignore_sigint() -> None:
+    """Workers leave Ctrl-C to the calibrating process (it stops after the current
+    routine, which still needs them)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _normalised(pops: NDArray[np.float64]) -> NDArray[np.float64]:

@@ -3,6 +3,10 @@ simulated lab against truth, and the scheduler serving qubits in groups."""
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -332,3 +336,31 @@ def test_builds_whose_merged_program_does_not_compile_run_one_after_the_other(
         assert isinstance(outcome, RoutineOutcome), outcome
         with h5py.File(outcome.run_file) as f:
             assert "multiplexed_with" not in f["context"].attrs
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["sigint", "sigkill"])
+def test_lab_workers_survive_ctrl_c_and_are_replaced_when_lost(
+    bench: Bench, sig: signal.Signals
+) -> None:
+    """Ctrl-C reaches the whole process group: the lab's solver processes ignore it (the
+    run stops after the current routine, which still needs them). A worker that dies
+    anyway leaves the lab solving in-process, and the routine still succeeds."""
+    workers = multiprocessing.active_children()
+    assert workers, "a 2-qubit feedline lab starts its solver processes"
+    for proc in workers:
+        os.kill(proc.pid, sig)
+    time.sleep(0.3)
+    got = run_routine_multiplexed(
+        AmplitudeRabi(points=15),
+        QS,
+        _pi_state(bench),
+        bench.lab.station,
+        bench.instruments,
+        out_dir=bench.out_dir,
+    )
+    for q in QS:
+        outcome = got[q]
+        assert isinstance(outcome, RoutineOutcome), outcome
+        assert outcome.error is None and outcome.fit.quality == "good", outcome.fit.message
+    alive = [p for p in workers if p.is_alive()]
+    assert (alive == workers) if sig == signal.SIGINT else not alive
