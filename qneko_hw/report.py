@@ -295,6 +295,13 @@ def write_report(
     return path
 
 
+def _ignore_sigint() -> None:
+    """The plot worker leaves Ctrl-C to the calibrating process, which stops cleanly."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class BackgroundPlots:
     """Draws report plots in one worker process while a calibration goes on.
 
@@ -323,13 +330,23 @@ class BackgroundPlots:
 
             # spawn: the calibrating process has threads (instrument servers, I/O)
             ctx = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=ctx)
-        self._jobs.append((entry, self._pool.submit(plot_fit, entry.fit, x_label=entry.x_label)))
+            self._pool = ProcessPoolExecutor(
+                max_workers=1, mp_context=ctx, initializer=_ignore_sigint
+            )
+        try:
+            job = self._pool.submit(plot_fit, entry.fit, x_label=entry.x_label)
+        except Exception as exc:  # a lost worker: the plot is drawn on writing instead
+            log.warning("report plots: worker unavailable (%s); drawing on writing", exc)
+            job = None
+        self._jobs.append((entry, job))
 
     def entries(self) -> list[ReportEntry]:
         """Every submitted entry, in order, with its plot."""
         out = []
         for entry, job in self._jobs:
+            if job is None:
+                out.append(entry)
+                continue
             try:
                 png = job.result()
             except Exception as exc:  # a broken worker: draw it here instead
