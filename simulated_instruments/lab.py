@@ -112,9 +112,15 @@ class SimulatedLab:
 
     Use as a context manager, or call :meth:`start` and :meth:`stop`. After start,
     :attr:`station` holds the station with the twins' addresses.
+
+    ``workers``: processes that solve the driven qubits of a multiplexed program side by
+    side (default: up to 4, one per core, on Linux when a feedline has two driven qubits;
+    0: solve everything in this process).
     """
 
-    def __init__(self, chip: Chip, station: Station, seed: int | None = None) -> None:
+    def __init__(
+        self, chip: Chip, station: Station, seed: int | None = None, *, workers: int | None = None
+    ) -> None:
         self.chip = chip
         self._station_in = station
         self.seed = seed if seed is not None else (station.seed if station.seed is not None else 0)
@@ -125,6 +131,9 @@ class SimulatedLab:
         self._station: Station | None = None
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
+        if workers is not None and workers < 0:
+            raise ConfigError(f"workers must be >= 0, got {workers}", field="workers")
+        self._workers_wanted = workers
         feeds_chip = {r.feedline for r in chip.resonators.values()}
         for feed in feeds_chip:
             if feed not in station.readout:
@@ -358,7 +367,9 @@ class SimulatedLab:
         """Worker processes for multiplexed programs (see :meth:`_populations`), started
         before the servers' threads: on Linux they are forked, with nothing to re-import.
         Only for a station that can drive two qubits of one feedline at once."""
-        if self._pool is not None or not sys.platform.startswith("linux"):
+        if self._pool is not None or self._workers_wanted == 0:
+            return
+        if not sys.platform.startswith("linux"):  # fork is Linux-only safe enough here
             return
         feeds: dict[str, int] = {}
         for q, spec in self.chip.qubits.items():
@@ -367,7 +378,7 @@ class SimulatedLab:
                 feeds[feed] = feeds.get(feed, 0) + 1
         if max(feeds.values(), default=0) < 2:
             return
-        workers = max(1, min(4, os.cpu_count() or 1))
+        workers = self._workers_wanted or max(1, min(4, os.cpu_count() or 1))
         ctx = multiprocessing.get_context("fork")
         self._pool = ProcessPoolExecutor(
             max_workers=workers, mp_context=ctx, initializer=_ignore_sigint

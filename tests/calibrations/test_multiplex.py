@@ -30,7 +30,7 @@ from qneko_hw.config import default_station, random_chip
 from qneko_hw.config.calibration import CalibrationState, CalValue
 from qneko_hw.config.initial import design_state
 from qneko_hw.drivers.station import connect
-from qneko_hw.errors import CompilationError
+from qneko_hw.errors import CompilationError, ConfigError
 from qneko_hw.executor import ExecutionResult, execute
 from qneko_hw.experiment import Barrier, Delay, Experiment, Measure, Play, ShiftPhase, Sweep
 from qneko_hw.pulses import Gaussian
@@ -364,3 +364,33 @@ def test_lab_workers_survive_ctrl_c_and_are_replaced_when_lost(
         assert outcome.error is None and outcome.fit.quality == "good", outcome.fit.message
     alive = [p for p in workers if p.is_alive()]
     assert (alive == workers) if sig == signal.SIGINT else not alive
+
+
+def test_solver_processes_do_not_change_a_seeded_run(tmp_path: Path) -> None:
+    """The same seeded multiplexed program gives the same shots whether the lab solves the
+    qubits in worker processes or in-process (``workers=0``); bad ``workers`` is an error."""
+    chip = random_chip(2, 11)
+    station = default_station({"f0": ["q0", "q1"]}, seed=11)
+    state = design_state(chip, station)
+    shots = []
+    for workers in (None, 0):
+        with SimulatedLab(chip, station, workers=workers) as lab, connect(lab.station) as inst:
+            assert bool(multiprocessing.active_children()) == (workers is None)
+            got = run_routine_multiplexed(
+                AmplitudeRabi(points=11, shots=200),
+                QS,
+                state,
+                lab.station,
+                inst,
+                out_dir=tmp_path,
+            )
+        per_qubit = {}
+        for q, outcome in got.items():
+            assert isinstance(outcome, RoutineOutcome), outcome
+            with h5py.File(outcome.run_file) as f:
+                per_qubit[q] = f["shots"][q][()]
+        shots.append(per_qubit)
+    for q in QS:
+        assert np.array_equal(shots[0][q], shots[1][q])
+    with pytest.raises(ConfigError, match="workers"):
+        SimulatedLab(chip, station, workers=-1)
