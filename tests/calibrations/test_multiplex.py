@@ -7,6 +7,7 @@ import multiprocessing
 import os
 import signal
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -250,11 +251,8 @@ def test_a_routine_that_measures_by_itself_is_not_multiplexable() -> None:
     assert multiplexable(AmplitudeRabi())
 
 
-def test_scheduler_serves_waiting_qubits_together_and_keeps_every_commit() -> None:
-    """With a group runner the two qubits run each node in one call; each qubit's commit is
-    rebased on the state the other's commit made, so nothing is lost."""
-    lab, rec = make_lab(), Recorder()
-    groups: list[tuple[str, tuple[str, ...]]] = []
+def _fake_group_runner(groups: list[tuple[str, tuple[str, ...]]]) -> Any:
+    """A group runner over the fake lab's routines; records every group it ran."""
 
     def group_runner(
         routine: Any, qubits: Any, state: CalibrationState, progress: Any
@@ -267,6 +265,16 @@ def test_scheduler_serves_waiting_qubits_together_and_keeps_every_commit() -> No
             except Exception as exc:
                 out[q] = exc
         return out
+
+    return group_runner
+
+
+def test_scheduler_serves_waiting_qubits_together_and_keeps_every_commit() -> None:
+    """With a group runner the two qubits run each node in one call; each qubit's commit is
+    rebased on the state the other's commit made, so nothing is lost."""
+    lab, rec = make_lab(), Recorder()
+    groups: list[tuple[str, tuple[str, ...]]] = []
+    group_runner = _fake_group_runner(groups)
 
     lab.crash.add(("t1", "q1"))
     result = run_graph(
@@ -394,3 +402,40 @@ def test_solver_processes_do_not_change_a_seeded_run(tmp_path: Path) -> None:
         assert np.array_equal(shots[0][q], shots[1][q])
     with pytest.raises(ConfigError, match="workers"):
         SimulatedLab(chip, station, workers=-1)
+
+
+def test_nightly_in_groups_takes_each_qubits_own_path() -> None:
+    """The nightly drift scenario of the graph tests, with a group runner: qubits are
+    checked together while their walks agree and each still takes its own path (q0
+    recalibrates T1, q1 its discriminator first); the same three versions are committed."""
+    lab = make_lab()
+    state = run_graph(make_graph(lab), ("q0", "q1"), fresh_state(), runner, now=lab.clock).state
+    lab.now += timedelta(days=2)
+    lab.truth["q0", "t1_s"] *= 0.7
+    lab.truth["q1", "threshold"] *= 1.5
+    lab.calls.clear()
+    rec, groups = Recorder(), []
+    result = run_graph(
+        make_graph(lab),
+        ("q0", "q1"),
+        state,
+        runner,
+        strategy="nightly",
+        commit=rec.commit,
+        now=lab.clock,
+        group_runner=_fake_group_runner(groups),
+    )
+    assert all(r.status == "ok" for r in result.qubits.values())
+    assert groups[0] == ("t1_check", ("q0", "q1"))  # both checked in one program
+    assert [c for c, q in lab.calls if q == "q0"] == ["t1_check", "t1", "t2e_check"]
+    assert [c for c, q in lab.calls if q == "q1"] == [
+        "t1_check",
+        "disc_check",
+        "disc",
+        "t1",
+        "t2e_check",
+    ]
+    assert len(rec.versions) == 3
+    final = result.state
+    assert final.qubit("q0").t1_s.value == lab.truth["q0", "t1_s"]  # type: ignore[union-attr]
+    assert final.qubit("q1").threshold.value == lab.truth["q1", "threshold"]  # type: ignore[union-attr]
