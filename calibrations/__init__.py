@@ -28,7 +28,12 @@ from qneko_hw.calibrations.resonator_spectroscopy_vna import (
     ResonatorSpectroscopyVna,
     ResonatorSpectroscopyVnaNode,
 )
-from qneko_hw.calibrations.runner import Routine, RoutineOutcome, run_routine
+from qneko_hw.calibrations.runner import (
+    Routine,
+    RoutineOutcome,
+    run_routine,
+    run_routine_multiplexed,
+)
 from qneko_hw.calibrations.t1 import T1
 from qneko_hw.calibrations.t2_echo import T2Echo
 
@@ -56,4 +61,5 @@ __all__ = [
     "RoutineOutcome",
     "T2Echo",
     "run_routine",
+    "run_routine_multiplexed",
 ]
