@@ -3,6 +3,7 @@
 Pure numpy / scipy. ``truth`` holds ideal values for tests only (calibrations never see it).
 """
 
+from .cache import PropagatorCache
 from .readout import (
     ResonatorParams,
     assignment_fidelity_truth,
@@ -15,7 +16,6 @@ from .readout import (
     noise,
 )
 from .transmon import (
-    PropagatorCache,
     TransmonParams,
     apply_superoperator,
     default_substeps,

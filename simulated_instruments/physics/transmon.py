@@ -45,11 +45,9 @@ is therefore ``S_n = 𝒟ⁿ·S_0·𝒟⁻ⁿ`` and the run's propagator is exac
 ``S_{N−1}···S_0 = 𝒟^N·(𝒟⁻¹·S_0)^N``: one exact exponential ``S_0 = exp(L(c_b)·dt)`` per
 row (``exp(−i·H(c_b)·dt)`` for the closed system) and ``log2(N)`` batched squarings. In
 row-major vectorisation ``𝒟`` is the diagonal ``vec(𝒟ρ)[i·d + j] = e^{iθ(i−j)}·ρ[i, j]``.
-Detection: consecutive ratios ``z[n+1]/z[n]`` of unit modulus that agree within
-``_TONE_RTOL`` (1e-6) in every row, then ``θ_b`` and ``c_b`` fitted over the run and
-accepted only if every sample is within ``_TONE_RTOL·|c_b|`` of ``c_b·e^{iθ_b·n}``. The
-tolerance is above float32 rounding (the AWG twins store float32 samples: ≈1e-7 relative,
-so a played tone's ratios are not equal to 1e-9) and far below anything physical; the
+Detection (:mod:`.tones`) accepts a run only if every sample is within ``TONE_RTOL·|c_b|``
+(1e-6) of ``c_b·e^{iθ_b·n}``: above the AWG twins' float32 rounding (≈1e-7 relative)
+and far below anything physical; the
 replaced drive differs from the samples by ``|δz_n| ≤ 1e-6·|c_b|``, which changes ρ by at
 most ``Σ_n 4π·k·√(d−1)·|δz_n|·dt`` in trace norm (≈2e-7 for a float32 2 µs tone at a
 225 kHz Rabi rate; ≈1e-13 for a tone computed in float64).
@@ -68,22 +66,17 @@ only when the groups are at most ``_GROUPED_MAX_FRACTION`` of the values (else o
 per value; a miscalibrated IQ mixer, say, makes every magnitude distinct). Members of a
 group differ by less than one grid step, so the replaced drive differs from the samples by
 ``|δz_n| < 2^-bits·|z_n|·(1 + 2^-bits)``: with the default 24 bits, float32's unit
-roundoff (6e-8), the precision the AWG twins' float32 samples have anyway (the same
-envelope sample at different IF phases has magnitudes ≈1e-7 apart after that rounding,
-hence a grid rather than exact equality). As for tones, ρ changes by at most
+roundoff (6e-8), which the AWG twins' float32 samples have anyway (hence a grid rather than
+exact equality). As for tones, ρ changes by at most
 ``Σ_n 4π·k·√(d−1)·|δz_n|·dt ≈ 2^-bits·2√(d−1)·Θ`` in trace norm, ``Θ = Σ_n 2π·k·|z_n|·dt``
-the total drive angle (≤ 5.3e-7 per π pulse at d = 3, Θ = π); the
-deviations are rounding residuals of both signs and mostly cancel: measured ≤ 3e-8 in
-populations after 125 float32 DRAG pulses at 100 MHz IF (d = 3, 4). ``MAGNITUDE_BITS =
-52`` groups equal magnitudes only, where the result equals one ``eigh`` per value to
-rounding (≈1e-15 per sample).
+the total drive angle (≤ 5.3e-7 per π pulse at d = 3); they mostly cancel: ≤ 3e-8 in
+populations after 125 float32 DRAG pulses at 100 MHz IF. ``MAGNITUDE_BITS = 52`` groups
+equal magnitudes only (one ``eigh`` per value, to rounding).
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -92,8 +85,9 @@ from numpy.typing import NDArray
 
 from qneko_hw.errors import ConfigError
 
+from .tones import Tone, covered, tone_runs
+
 __all__ = [
-    "PropagatorCache",
     "TransmonParams",
     "apply_superoperator",
     "default_substeps",
@@ -112,8 +106,6 @@ EXACT_RUN_MIN_SAMPLES = 32
 #: Tone runs (z[n+1] = ρ_b·z[n], |ρ_b| = 1, per batch row) at least this many samples long
 #: use the exact covariant propagator 𝒟^N·(𝒟⁻¹·S_0)^N (see the module docstring).
 TONE_RUN_MIN_SAMPLES = 32
-#: Relative tolerance of the tone detection (ratios, and samples against the fitted tone).
-_TONE_RTOL = 1e-6
 #: Decoherence per Strang substep, Γ·dt/m² ≤ this (Γ = 1/T1 + 2/T_φ): measured splitting
 #: error < 1e-6 in populations for π to 2π pulses with T1, T2 ≥ 1 µs and IF up to 100 MHz.
 _STRANG_GAMMA_DT = 5e-5
@@ -275,102 +267,11 @@ def _runs(envelopes: ComplexArray) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
     return starts, lengths
 
 
-@dataclass(frozen=True)
-class _Tone:
-    """A tone run: samples [start, stop) with z_b[start + n] = amplitude_b·e^{i·step_b·n}."""
-
-    start: int
-    stop: int
-    amplitude: ComplexArray  # (B,) complex, V at the chip
-    step: FloatArray  # (B,) θ_b = arg ρ_b, rad per sample
-
-
-def _abs2(z: ComplexArray) -> FloatArray:
-    return np.asarray(z.real * z.real + z.imag * z.imag, dtype=np.float64)
-
-
-def _fit_tone(segment: ComplexArray, start: int) -> _Tone | None:
-    """Fit z_b[n] = c_b·e^{iθ_b·n} to a (B, L) segment; None unless every sample fits."""
-    b, length = segment.shape
-    cross = np.sum(segment[:, 1:] * np.conj(segment[:, :-1]), axis=1)  # pairwise sum
-    step = np.asarray(np.angle(cross), dtype=np.float64)  # 0 for a row zero throughout
-    # e^{−iθn} for n = 64·q + r as e^{−iθ·64q}·e^{−iθr}: two short exponentials, ≤ 1 ulp off
-    fine = np.exp(-1j * step[:, None] * np.arange(64))
-    coarse = np.exp(-1j * step[:, None] * (64.0 * np.arange(-(-length // 64))))
-    rotation = (coarse[:, :, None] * fine[:, None, :]).reshape(b, -1)[:, :length]
-    demodulated = segment * rotation  # c_b + (deviation from the tone)·e^{−iθn}
-    amplitude = np.mean(demodulated, axis=1)
-    deviation = np.max(np.abs(demodulated - amplitude[:, None]), axis=1)
-    if np.any(deviation > _TONE_RTOL * np.abs(amplitude)):
-        return None
-    return _Tone(start, start + length, amplitude, step)
-
-
-def _spans(flags: NDArray[np.bool_], min_count: int) -> list[tuple[int, int]]:
-    """[start, stop) of the runs of True in ``flags`` at least ``min_count`` long."""
-    edges = np.flatnonzero(np.diff(np.concatenate(([0], flags.astype(np.int8), [0]))))
-    return [
-        (lo, hi)
-        for lo, hi in zip(edges[0::2].tolist(), edges[1::2].tolist(), strict=True)
-        if hi - lo >= min_count
-    ]
-
-
-def _tones_in(envelopes: ComplexArray, offset: int, min_samples: int) -> list[_Tone]:
-    """Tone runs of at least ``min_samples`` samples in a (B, L) stretch of the envelopes.
-
-    Division-free tests of the ratios q_n = z[n+1]/z[n] in every row: |q_n| = 1 (or zero to
-    zero) as ``||z[n+1]|² − |z[n]|²| ≤ 2·tol·|z[n]|²``; where a span of such links fits no
-    single tone, it is split where q_n ≠ q_{n−1}: ``|z[n+1]·z[n−1] − z[n]²| > tol·|z[n]|²``.
-    """
-    power = _abs2(envelopes)
-    link = np.all(np.abs(power[:, 1:] - power[:, :-1]) <= 2 * _TONE_RTOL * power[:, :-1], axis=0)
-    tones: list[_Tone] = []
-    for lo, hi in _spans(link, min_samples - 1):  # links lo..hi−1: samples lo..hi
-        span = envelopes[:, lo : hi + 1]
-        whole = _fit_tone(span, offset + lo)
-        if whole is not None:
-            tones.append(whole)
-            continue
-        curvature = span[:, 2:] * span[:, :-2] - span[:, 1:-1] ** 2
-        steady = np.all(_abs2(curvature) <= _TONE_RTOL**2 * power[:, lo + 1 : hi] ** 2, axis=0)
-        # chains of links with one ratio: links first..first+count−1, samples first..first+count
-        firsts = np.flatnonzero(np.concatenate(([True], ~steady)))
-        counts = np.diff(np.append(firsts, span.shape[1] - 1))
-        free_from = 0  # consecutive chains share a sample: keep the tones disjoint
-        for first, count in zip(firsts.tolist(), counts.tolist(), strict=True):
-            start, stop = max(first, free_from), first + count + 1
-            if stop - start < min_samples:
-                continue
-            tone = _fit_tone(span[:, start:stop], offset + lo + start)
-            if tone is not None:
-                tones.append(tone)
-                free_from = stop
-    return tones
-
-
 def _tone_runs(
     envelopes: ComplexArray, starts: NDArray[np.intp], lengths: NDArray[np.intp]
-) -> list[_Tone]:
-    """Disjoint tone runs (≥ ``TONE_RUN_MIN_SAMPLES``), ordered in time.
-
-    A tone that is not constant in every row changes some sample at every step, so it lies
-    in a stretch of single-sample runs of :func:`_runs`; only those stretches are searched.
-    """
-    min_samples = max(3, TONE_RUN_MIN_SAMPLES)
-    tones: list[_Tone] = []
-    for r0, r1 in _spans(lengths == 1, min_samples):
-        lo, hi = int(starts[r0]), int(starts[r1 - 1]) + 1
-        tones.extend(_tones_in(envelopes[:, lo:hi], lo, min_samples))
-    return tones
-
-
-def _covered(tones: list[_Tone], n: int) -> NDArray[np.bool_]:
-    """Mask of the samples inside a tone run, shape (N,)."""
-    mask = np.zeros(n, dtype=bool)
-    for tone in tones:
-        mask[tone.start : tone.stop] = True
-    return mask
+) -> list[Tone]:
+    """Tone runs of at least ``TONE_RUN_MIN_SAMPLES`` (read at call time)."""
+    return tone_runs(envelopes, starts, lengths, TONE_RUN_MIN_SAMPLES)
 
 
 def _level_difference(d: int) -> FloatArray:
@@ -400,7 +301,7 @@ def _expm_small(a: ComplexArray) -> ComplexArray:
 
 
 def _tone_unitary(
-    params: TransmonParams, energies: FloatArray, tone: _Tone, dt_s: float
+    params: TransmonParams, energies: FloatArray, tone: Tone, dt_s: float
 ) -> ComplexArray:
     """Closed-system propagator of a tone run, D^N·(D⁻¹·U_0)^N, shape (B, d, d)."""
     n = tone.stop - tone.start
@@ -415,7 +316,7 @@ def _tone_superoperator(
     params: TransmonParams,
     energies: FloatArray,
     l_d: ComplexArray,
-    tone: _Tone,
+    tone: Tone,
     dt_s: float,
 ) -> ComplexArray:
     """Row-major propagator of a tone run, 𝒟^N·(𝒟⁻¹·S_0)^N, shape (B, d², d²)."""
@@ -643,7 +544,7 @@ def evolve(
     starts, lengths = _runs(env)
     tones = _tone_runs(env, starts, lengths)
     tone_at = {tone.start: tone for tone in tones}
-    in_tone = _covered(tones, n)[starts]  # tone runs consist of single-sample runs
+    in_tone = covered(tones, n)[starts]  # tone runs consist of single-sample runs
     values_all = env[:, starts]  # (B, R)
     driven = np.any(values_all != 0, axis=0)
     # One batched eigendecomposition for every driven run that goes through Strang steps.
@@ -697,73 +598,3 @@ def evolve(
     if pending:
         rho = apply_superoperator(half_t.T, rho)
     return rho
-
-
-class PropagatorCache:
-    """Bounded LRU cache of whole-waveform superoperators, keyed by content (sha256).
-
-    Compiled programs repeat a few distinct waveforms many times; each is solved once.
-    """
-
-    def __init__(self, maxsize: int = 256) -> None:
-        if maxsize < 1:
-            raise ValueError(f"maxsize must be >= 1, got {maxsize}")
-        self.maxsize = maxsize
-        self._store: OrderedDict[str, ComplexArray] = OrderedDict()
-        self.hits = 0
-        self.misses = 0
-
-    def __len__(self) -> int:
-        return len(self._store)
-
-    @staticmethod
-    def key(
-        params: TransmonParams,
-        envelope: ComplexArray,
-        dt_s: float,
-        frame_frequency_hz: float,
-        dissipation: bool,
-    ) -> str:
-        """sha256 over the waveform bytes, the parameters, dt, the frame and the mode."""
-        digest = hashlib.sha256()
-        digest.update(np.ascontiguousarray(envelope, dtype=np.complex128).tobytes())
-        digest.update(repr((params, float(dt_s), float(frame_frequency_hz), dissipation)).encode())
-        return digest.hexdigest()
-
-    def superoperator(
-        self,
-        params: TransmonParams,
-        envelope: ComplexArray,
-        dt_s: float,
-        frame_frequency_hz: float,
-        *,
-        dissipation: bool = True,
-    ) -> ComplexArray:
-        """Row-major (d², d²) superoperator of one envelope (N,) (V at the chip, per dt_s).
-
-        Apply it with :func:`apply_superoperator`. The returned array is read-only.
-        """
-        env = np.asarray(envelope, dtype=np.complex128).reshape(-1)
-        k = self.key(params, env, dt_s, frame_frequency_hz, dissipation)
-        found = self._store.get(k)
-        if found is not None:
-            self._store.move_to_end(k)
-            self.hits += 1
-            return found
-        self.misses += 1
-        d = params.levels
-        basis = np.eye(d * d, dtype=np.complex128).reshape(d * d, d, d)
-        out = evolve(
-            params,
-            np.broadcast_to(env, (d * d, env.size)),
-            dt_s,
-            frame_frequency_hz,
-            dissipation=dissipation,
-            rho0=basis,
-        )
-        superop = np.ascontiguousarray(out.reshape(d * d, d * d).T)
-        superop.setflags(write=False)
-        self._store[k] = superop
-        if len(self._store) > self.maxsize:
-            self._store.popitem(last=False)
-        return superop
