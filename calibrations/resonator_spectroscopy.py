@@ -31,7 +31,7 @@ from qneko_hw.errors import CalibrationError
 from qneko_hw.executor import ExecutionResult
 from qneko_hw.experiment import Experiment, Measure, SetFrequency, Sweep
 
-__all__ = ["ResonatorSpectroscopy", "fit_resonance", "resonance_model"]
+__all__ = ["ResonatorSpectroscopy", "fit_resonance", "resonance_fit", "resonance_model"]
 
 
 def resonance_model(
@@ -55,6 +55,47 @@ def fit_resonance(
     """
     fits = [_fit_hand(f, z, err, hand) for hand in (1, -1)]
     return min(fits, key=lambda fit: fit[3])[:3]
+
+
+def resonance_fit(
+    routine: str,
+    qubit: str,
+    f: NDArray[np.float64],
+    z: NDArray[np.complex128],
+    *,
+    fitted: tuple[NDArray[np.float64], NDArray[np.float64], float],
+    noise: float,
+    depth: dict[str, float],
+) -> Fit:
+    """The :class:`Fit` of a resonance fitted by :func:`fit_resonance` (``fitted``: its
+    parameters, their standard errors and R²) to the trace ``z(f)`` of noise ``noise``
+    (same unit as z): bad if the resonance is not resolved 5 σ deep inside the sweep, poor
+    if the fit is weak or wider than the sweep. ``depth``: the depth value(s) to report."""
+    p, s, r2 = fitted
+    f_r, kappa = float(p[0]), abs(float(p[1]))
+    a, c = complex(p[2], p[3]), complex(p[4], p[5])
+    quality: Quality
+    inside = f.min() + kappa / 2 <= f_r <= f.max() - kappa / 2
+    if not (np.all(np.isfinite(s[:2])) and inside) or abs(a) < 5 * noise:
+        quality, msg = "bad", f"no resonance in the sweep (depth {abs(a) / noise:.1f} σ)"
+    elif r2 < 0.9 or kappa > f.max() - f.min():
+        quality, msg = "poor", f"resonance at {f_r / 1e9:.6f} GHz, poor fit (R² {r2:.2f})"
+    else:
+        quality = "good"
+        msg = f"resonance at {f_r / 1e9:.6f} GHz, κ = {kappa / 1e6:.2f} MHz"
+    model = resonance_model(f, f_r, float(p[1]), a, c, hand=int(p[6]))
+    return Fit(
+        routine=routine,
+        qubit=qubit,
+        values={"resonator_frequency_hz": f_r, "kappa_hz": kappa, **depth},
+        uncertainties={"resonator_frequency_hz": float(s[0]), "kappa_hz": float(s[1])},
+        quality=quality,
+        r_squared=r2,
+        message=msg,
+        x=tuple(float(v) for v in f),
+        y=tuple(float(v) for v in np.abs(z)),
+        y_fit=tuple(float(v) for v in np.abs(model)),
+    )
 
 
 def _fit_hand(
@@ -152,41 +193,10 @@ class ResonatorSpectroscopy:
             p, s, r2 = fit_resonance(f, z, err)
         except (ValueError, RuntimeError) as exc:
             return Fit.failed(self.name, qubit, f"fit failed: {exc}")
-        f_r, kappa = float(p[0]), abs(float(p[1]))
         amp = abs(complex(p[2], p[3]))
         noise = float(np.median(err))
-        quality: Quality
-        inside = f.min() + kappa / 2 <= f_r <= f.max() - kappa / 2
-        if not (np.all(np.isfinite(s[:2])) and inside) or amp < 5 * noise:
-            quality, msg = "bad", f"no resonance in the sweep (depth {amp / noise:.1f} σ)"
-        elif r2 < 0.9 or kappa > f.max() - f.min():
-            quality, msg = "poor", f"resonance at {f_r / 1e9:.6f} GHz, poor fit (R² {r2:.2f})"
-        else:
-            quality = "good"
-            msg = f"resonance at {f_r / 1e9:.6f} GHz, κ = {kappa / 1e6:.2f} MHz"
-        return Fit(
-            routine=self.name,
-            qubit=qubit,
-            values={"resonator_frequency_hz": f_r, "kappa_hz": kappa, "depth_v": amp},
-            uncertainties={"resonator_frequency_hz": float(s[0]), "kappa_hz": float(s[1])},
-            quality=quality,
-            r_squared=r2,
-            message=msg,
-            x=tuple(float(v) for v in f),
-            y=tuple(float(v) for v in np.abs(z)),
-            y_fit=tuple(
-                float(v)
-                for v in np.abs(
-                    resonance_model(
-                        f,
-                        f_r,
-                        float(p[1]),
-                        complex(p[2], p[3]),
-                        complex(p[4], p[5]),
-                        hand=int(p[6]),
-                    )
-                )
-            ),
+        return resonance_fit(
+            self.name, qubit, f, z, fitted=(p, s, r2), noise=noise, depth={"depth_v": amp}
         )
 
     def update(self, state: CalibrationState, fit: Fit, run_id: str) -> CalibrationState:

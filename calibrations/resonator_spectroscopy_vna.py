@@ -30,11 +30,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from qneko_hw.analysis import Fit, Quality
+from qneko_hw.analysis import Fit
 from qneko_hw.calibrations.graph import NotApplicable, idle_experiment
 from qneko_hw.calibrations.resonator_spectroscopy import (
     fit_resonance,
-    resonance_model,
+    resonance_fit,
     set_readout_frequency,
 )
 from qneko_hw.config.calibration import CalibrationState
@@ -93,30 +93,10 @@ class ResonatorSpectroscopyVna:
             p, s, r2 = fit_resonance(f, z, np.full(f.size, noise))
         except (ValueError, RuntimeError) as exc:
             return Fit.failed(self.name, qubit, f"fit failed: {exc}")
-        f_r, kappa = float(p[0]), abs(float(p[1]))
         a, c = complex(p[2], p[3]), complex(p[4], p[5])
         depth = abs(a) / abs(c) if abs(c) > 0 else math.inf
-        quality: Quality
-        inside = f.min() + kappa / 2 <= f_r <= f.max() - kappa / 2
-        if not (np.all(np.isfinite(s[:2])) and inside) or abs(a) < 5 * noise:
-            quality, msg = "bad", f"no resonance in the sweep (depth {abs(a) / noise:.1f} σ)"
-        elif r2 < 0.9 or kappa > f.max() - f.min():
-            quality, msg = "poor", f"resonance at {f_r / 1e9:.6f} GHz, poor fit (R² {r2:.2f})"
-        else:
-            quality = "good"
-            msg = f"resonance at {f_r / 1e9:.6f} GHz, κ = {kappa / 1e6:.2f} MHz"
-        model = resonance_model(f, f_r, float(p[1]), a, c, hand=int(p[6]))
-        return Fit(
-            routine=self.name,
-            qubit=qubit,
-            values={"resonator_frequency_hz": f_r, "kappa_hz": kappa, "depth": depth},
-            uncertainties={"resonator_frequency_hz": float(s[0]), "kappa_hz": float(s[1])},
-            quality=quality,
-            r_squared=r2,
-            message=msg,
-            x=tuple(float(v) for v in f),
-            y=tuple(float(v) for v in np.abs(z)),
-            y_fit=tuple(float(v) for v in np.abs(model)),
+        return resonance_fit(
+            self.name, qubit, f, z, fitted=(p, s, r2), noise=noise, depth={"depth": depth}
         )
 
     def update(self, state: CalibrationState, fit: Fit, run_id: str) -> CalibrationState:
