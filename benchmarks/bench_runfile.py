@@ -61,6 +61,7 @@ import h5py
 import numpy as np
 import qcodes
 
+from qneko_hw.data import Axis
 from qneko_hw.runfile import RunWriter, _sync_file_range
 
 PER_STEP_SHOTS = 1000
@@ -104,15 +105,14 @@ def bench_ours(tmp: Path, total: int, shots: int, block_steps: int) -> float:
     with RunWriter(
         path,
         acquisitions={"q0": shots},
-        sweep_parameter="amplitude_v",
-        sweep_values=np.linspace(0.0, 1.0, steps),
+        axes=[Axis.of("amplitude_v", np.linspace(0.0, 1.0, steps), "V", "amplitude")],
         context={"run_id": "bench"},
     ) as writer:
         for _ in range(steps // block_steps):
             writer.append("q0", data)
     elapsed = time.perf_counter() - t0
     with h5py.File(path, "r") as f:
-        assert f["shots/q0"].shape == (steps, shots)
+        assert f["q0"].shape == (steps, shots)
     path.unlink()
     return steps * shots / elapsed
 

@@ -1,11 +1,14 @@
-"""Calibration routines (build / analyze / update) and the runner that drives them.
+"""Calibration routines (plan → Data → fit → Results → update), their runner and graphs.
 
-Every routine is importable from here; none of their modules imports qiskit,
+Every routine is importable from here, and :data:`ROUTINES` maps each routine's ``kind``
+(as run files store it) to its class. None of their modules imports qiskit,
 qiskit-experiments or qcodes at import time (the analyses import them when they run).
 The graphs are in :mod:`qneko_hw.calibrations.default_graph`.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from qneko_hw.calibrations.active_reset import ResetCheck
 from qneko_hw.calibrations.allxy import AllXY
@@ -24,12 +27,9 @@ from qneko_hw.calibrations.readout_optimization import (
     ReadoutPower,
 )
 from qneko_hw.calibrations.resonator_spectroscopy import ResonatorSpectroscopy
-from qneko_hw.calibrations.resonator_spectroscopy_vna import (
-    ResonatorSpectroscopyVna,
-    ResonatorSpectroscopyVnaNode,
-)
+from qneko_hw.calibrations.resonator_spectroscopy_vna import ResonatorSpectroscopyVna
+from qneko_hw.calibrations.routine import Plan, Routine, Update
 from qneko_hw.calibrations.runner import (
-    Routine,
     RoutineOutcome,
     run_routine,
     run_routine_multiplexed,
@@ -37,7 +37,34 @@ from qneko_hw.calibrations.runner import (
 from qneko_hw.calibrations.t1 import T1
 from qneko_hw.calibrations.t2_echo import T2Echo
 
+#: Every routine class by its ``kind``.
+ROUTINES: dict[str, type[Routine[Any]]] = {
+    cls.kind: cls
+    for cls in (
+        AllXY,
+        AmplitudeRabi,
+        Discrimination,
+        DragBeta,
+        FineAmplitude,
+        FluxSweep,
+        IntegrationWeights,
+        InterleavedRB,
+        PunchOut,
+        QubitSpectroscopy,
+        Ramsey,
+        RandomizedBenchmarking,
+        ReadoutFrequency,
+        ReadoutPower,
+        ResetCheck,
+        ResonatorSpectroscopy,
+        ResonatorSpectroscopyVna,
+        T1,
+        T2Echo,
+    )
+}
+
 __all__ = [
+    "ROUTINES",
     "T1",
     "AllXY",
     "AmplitudeRabi",
@@ -47,6 +74,7 @@ __all__ = [
     "FluxSweep",
     "IntegrationWeights",
     "InterleavedRB",
+    "Plan",
     "PunchOut",
     "QubitSpectroscopy",
     "Ramsey",
@@ -56,10 +84,10 @@ __all__ = [
     "ResetCheck",
     "ResonatorSpectroscopy",
     "ResonatorSpectroscopyVna",
-    "ResonatorSpectroscopyVnaNode",
     "Routine",
     "RoutineOutcome",
     "T2Echo",
+    "Update",
     "run_routine",
     "run_routine_multiplexed",
 ]

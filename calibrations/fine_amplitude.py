@@ -1,7 +1,7 @@
 """Fine amplitude: error amplification of the π and π/2 pulses by pulse trains.
 
-build → three experiments (run one after the other, their steps stacked); the first two
-are an sx pulse (the gate pulse at the π/2 amplitude) followed by a train of gate pulses
+plan → three programs (run one after the other, their steps stacked); the first two are an
+sx pulse (the gate pulse at the π/2 amplitude) followed by a train of gate pulses
 (:func:`~qneko_hw.calibrations.gates.pulse_train`) whose duration is swept to play the first
 ``m`` pulses, then measure:
 
@@ -12,37 +12,51 @@ are an sx pulse (the gate pulse at the π/2 amplitude) followed by a train of ga
 
 with ε (ε½) the rotation error (rad) of one π (π/2) pulse. The π/2 before the trains puts
 the state on the equator, where P(|1⟩) is first-order sensitive to the accumulated error.
-analyze → every shot thresholded with the qubit's discriminator; the excited populations
-of all steps fitted jointly (scipy) by ``P = base − amp·e^{−γ·pulses}·cos(θ)`` with θ the
-total angle above and γ a decay per pulse (decoherence during the trains; without it the
-fitted ε is biased by ~15 % at 2 % error); a grid search over ε, ε½ with ``base``, ``amp``
-solved linearly seeds the least-squares fit. update → ``pi_amplitude_v × π/(π + ε)`` and
-``pi_half_amplitude_v × (π/2)/(π/2 + ε½)`` (the angle is proportional to the amplitude).
+The step layout is in the axes: ``pi_half_pulses`` and ``pi_pulses`` (the π/2 and π pulses
+of each step, the leading sx counted) and ``pulses`` (their sum); the setup holds the π
+and π/2 amplitudes (V) the trains were played with and the qubit's discriminator (the
+routine needs one).
+fit → every shot classified with the setup's discriminator; the excited populations of all
+steps fitted jointly (scipy) by ``P = base − amp·e^{−γ·pulses}·cos(θ)`` with θ the total
+angle above and γ a decay per pulse (decoherence during the trains; without it the fitted ε
+is biased by ~15 % at 2 % error); a grid search over ε, ε½ with ``base``, ``amp`` solved
+linearly seeds the least-squares fit. The figure shows P(|1⟩) against the number of pulses
+(dimensionless; a step with no π/2 pulse is a reference, one π/2 pulse the x train, more
+the sx train), one series per train and the references, with the model at every pulse
+count of each train (the model is a function of integer counts: between them it has no
+meaning).
+update → ``pi_amplitude_v × π/(π + ε)`` and ``pi_half_amplitude_v × (π/2)/(π/2 + ε½)``
+(the angle is proportional to the amplitude), with their σ.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+import warnings
+from typing import ClassVar
 
 import numpy as np
 import scipy.optimize
 from numpy.typing import NDArray
 
-from qneko_hw.analysis import Fit, Quality
-from qneko_hw.calibrations.gates import drive_limit_v, gate_pulse, pulse_train
-from qneko_hw.calibrations.readout import BuiltReadout, binomial_error, discriminated
-from qneko_hw.compiler.traits import awg_traits
-from qneko_hw.config.calibration import CalibrationState, CalValue, QubitCalibration
+from qneko_hw.analysis import Results, Verdict, r_squared
+from qneko_hw.calibrations.gates import (
+    drive_limit_v,
+    drive_sample_period_s,
+    gate_pulse,
+    pulse_train,
+)
+from qneko_hw.calibrations.readout import binomial_error, require_discriminator
+from qneko_hw.calibrations.routine import Plan, Routine, Update
+from qneko_hw.config.base import Frozen
+from qneko_hw.config.calibration import CalibrationState
 from qneko_hw.config.station import Station
-from qneko_hw.errors import CalibrationError
-from qneko_hw.executor import ExecutionResult
+from qneko_hw.data import Axis, Data
+from qneko_hw.discrimination import Discriminator
 from qneko_hw.experiment import Experiment, Measure, Play, Sweep
+from qneko_hw.plot.figures import Figure, Panel, Series
 
-__all__ = ["FineAmplitude"]
-
-#: Per sweep step: number of π/2 pulses and number of π pulses about x.
-Layout = tuple[tuple[float, ...], tuple[float, ...]]
+__all__ = ["FineAmplitude", "FineAmplitudeSetup"]
 
 
 def _angles(
@@ -61,15 +75,36 @@ def _model(counts: NDArray[np.float64], *params: float) -> NDArray[np.float64]:
     return np.asarray(base - amp * damp * np.cos(theta), np.float64)
 
 
-@dataclass(frozen=True)
-class FineAmplitude:
+class FineAmplitudeSetup(Frozen):
+    """What the fine-amplitude fit needs besides the shots and the step layout (axes).
+
+    Attributes:
+        discriminator: the qubit's discriminator the shots are classified with.
+        start_pi_amplitude_v: π amplitude (V) the x train and the references played.
+        start_pi_half_amplitude_v: π/2 amplitude (V) the sx pulses and sx train played.
+    """
+
+    discriminator: Discriminator
+    start_pi_amplitude_v: float
+    start_pi_half_amplitude_v: float
+
+
+class FineAmplitude(Routine[FineAmplitudeSetup]):
     """Error amplification of the π and π/2 amplitudes.
 
     Attributes:
         max_pi_pulses: longest π train; sx_pairs: pairs of π/2 pulses in the longest sx
         train; shots: shots per sequence; max_error_rad: largest per-pulse error (rad) the
-        analysis searches (and that a ``good`` fit may have).
+        analysis searches (and that a ``good`` fit may have); references: steps of each
+        reference (|0⟩ and one π pulse).
     """
+
+    kind: ClassVar[str] = "fine_amplitude"
+    setup_type: ClassVar[type[FineAmplitudeSetup]] = FineAmplitudeSetup
+    updates: ClassVar[tuple[Update, ...]] = (
+        Update("pi_amplitude_v", "pi_amplitude_v"),
+        Update("pi_half_amplitude_v", "pi_half_amplitude_v"),
+    )
 
     max_pi_pulses: int = 20
     sx_pairs: int = 10
@@ -77,26 +112,28 @@ class FineAmplitude:
     max_error_rad: float = 0.3
     references: int = 4
     name: str = "fine_amplitude"
-    built: dict[str, tuple[QubitCalibration, Layout]] = field(
-        default_factory=dict, compare=False, repr=False
-    )
-    readouts: BuiltReadout = field(default_factory=BuiltReadout, compare=False, repr=False)
 
-    def build(self, qubit: str, state: CalibrationState, station: Station) -> list[Experiment]:
-        """Experiments: sx + swept-length π train; sx + swept-length π/2 train; references."""
+    def plan(
+        self, qubit: str, state: CalibrationState, station: Station
+    ) -> Plan[FineAmplitudeSetup]:
+        """sx + swept-length π train; sx + swept-length π/2 train; references.
+
+        Raises:
+            CalibrationError: the qubit has no drive line or no discriminator.
+        """
         cal = state.qubit(qubit)
+        disc = require_discriminator(state, qubit, self.name)
         drive_limit_v(station, qubit, self.name)
-        dt = 1.0 / awg_traits(station.instruments[station.drive[qubit].awg].model).sample_rate_hz
+        dt = drive_sample_period_s(station, qubit, self.name)
         n = round(cal.pulse_duration_s.value / dt)
         drive = f"{qubit}.drive"
-        sx = gate_pulse(cal, cal.pi_half_amplitude_v.value)
+        a_pi = cal.pi_amplitude_v.value
+        a_half = cal.pi_half_amplitude_v.value
+        sx = gate_pulse(cal, a_half)
         pi_counts = list(range(1, self.max_pi_pulses + 1))
         sx_counts = list(range(2, 2 * self.sx_pairs + 1, 2))
         experiments = []
-        for label, amp, counts in (
-            ("x", cal.pi_amplitude_v.value, pi_counts),
-            ("sx", cal.pi_half_amplitude_v.value, sx_counts),
-        ):
+        for label, amp, counts in (("x", a_pi, pi_counts), ("sx", a_half, sx_counts)):
             train, scale = pulse_train(cal, max(counts), dt)
             experiments.append(
                 Experiment(
@@ -118,7 +155,7 @@ class FineAmplitude:
                 )
             )
         # references: |0⟩ (no pulse) and one π pulse, ``references`` steps each
-        a_pi = cal.pi_amplitude_v.value
+        refs = self.references
         experiments.append(
             Experiment(
                 name=f"{self.name}_ref_{qubit}",
@@ -129,52 +166,54 @@ class FineAmplitude:
                 sweep=Sweep(
                     parameter="amplitude_v",
                     instruction=0,
-                    values=(0.0,) * self.references + (a_pi,) * self.references,
+                    values=(0.0,) * refs + (a_pi,) * refs,
                 ),
                 shots=self.shots,
             )
         )
-        refs = self.references
         n_half = [1.0] * len(pi_counts) + [m + 1.0 for m in sx_counts] + [0.0] * (2 * refs)
         n_pi = [float(m) for m in pi_counts] + [0.0] * len(sx_counts) + [0.0] * refs + [1.0] * refs
-        self.built[qubit] = (cal, (tuple(n_half), tuple(n_pi)))
-        self.readouts.record(qubit, cal)
-        return experiments
-
-    def analyze(
-        self,
-        qubit: str,
-        result: ExecutionResult,
-        readout: QubitCalibration | None = None,
-        layout: Layout | None = None,
-    ) -> Fit:
-        """Per-pulse errors ε, ε½ (rad) and the corrected amplitudes (V).
-
-        ``readout`` (the calibration measured with) and ``layout`` (π/2 and π pulse counts
-        of each step) default to the build's.
-        """
-        cal_built, built_layout = self.built.get(qubit, (None, ((), ())))
-        cal = readout or cal_built
-        n_half_t, n_pi_t = layout or built_layout
-        outcomes = discriminated(
-            result.acquisition(qubit, self.name), self.readouts.get(qubit, cal)
+        axes = [
+            Axis.of("pi_half_pulses", n_half, "", "π/2 pulses played (the leading sx counted)"),
+            Axis.of("pi_pulses", n_pi, "", "π pulses played"),
+            Axis.of(
+                "pulses",
+                np.add(n_half, n_pi),
+                "",
+                "pulses played (π/2 and π, the leading sx counted)",
+            ),
+        ]
+        setup = FineAmplitudeSetup(
+            discriminator=disc, start_pi_amplitude_v=a_pi, start_pi_half_amplitude_v=a_half
         )
-        if outcomes is None or cal is None or len(n_half_t) != outcomes.shape[0]:
-            return Fit.failed(self.name, qubit, "no discriminator or sequence layout: build first")
-        n_half = np.asarray(n_half_t, dtype=np.float64)
-        n_pi = np.asarray(n_pi_t, dtype=np.float64)
+        return Plan.programs(setup, axes, *experiments)
+
+    def fit(self, data: Data[FineAmplitudeSetup]) -> Results:
+        """Per-pulse errors ε, ε½ (rad) and the corrected amplitudes (V)."""
+        shots = data.iq(data.qubit)
+        n_half = data.axis("pi_half_pulses")
+        n_pi = data.axis("pi_pulses")
+        pulses = data.axis("pulses")
+        if not (n_half.size == n_pi.size == pulses.size == shots.shape[0]):
+            return Results.failed(
+                self.name,
+                data.qubit,
+                f"step layout of {n_half.size} steps for {shots.shape[0]} measured steps",
+            )
+        outcomes = data.setup.discriminator.classify(shots)
         y = outcomes.mean(axis=1).astype(np.float64)
         err = binomial_error(y, outcomes.shape[1])
-        return self._fit(qubit, cal, np.stack([n_half, n_pi]), y, err)
+        return self._fit(data, np.stack([n_half, n_pi]), pulses, y, err)
 
     def _fit(
         self,
-        qubit: str,
-        cal: QubitCalibration,
+        data: Data[FineAmplitudeSetup],
         counts: NDArray[np.float64],
+        pulses: NDArray[np.float64],
         y: NDArray[np.float64],
         err: NDArray[np.float64],
-    ) -> Fit:
+    ) -> Results:
+        qubit = data.qubit
         grid = np.linspace(-self.max_error_rad, self.max_error_rad, 121)
         # linear least squares of (base, amp) on every grid point at once
         e, eh = np.meshgrid(grid, grid, indexing="ij")
@@ -190,38 +229,51 @@ class FineAmplitude:
         e0, eh0, b0 = float(grid[i]), float(grid[j]), float(y.mean() + a0 * c[i, j].mean())
 
         try:
-            popt, pcov = scipy.optimize.curve_fit(
-                _model,
-                counts,
-                y,
-                p0=(e0, eh0, a0, b0, 0.0),
-                sigma=err,
-                absolute_sigma=False,
-                maxfev=20000,
+            with warnings.catch_warnings():
+                # a covariance that cannot be estimated is a failed fit, not a warning
+                warnings.simplefilter("error", scipy.optimize.OptimizeWarning)
+                popt, pcov = scipy.optimize.curve_fit(
+                    _model,
+                    counts,
+                    y,
+                    p0=(e0, eh0, a0, b0, 0.0),
+                    sigma=err,
+                    absolute_sigma=False,
+                    maxfev=20000,
+                )
+        except (RuntimeError, ValueError, scipy.optimize.OptimizeWarning) as exc:
+            return Results.failed(
+                self.name, qubit, f"fit failed: {exc}", _figure(counts, pulses, y, err)
             )
-        except (RuntimeError, ValueError) as exc:
-            return Fit.failed(self.name, qubit, f"fit failed: {exc}")
-        eps, eps_half, amp, base, decay = (float(v) for v in popt)
+        params = tuple(float(v) for v in popt)
+        eps, eps_half, amp, base, decay = params
+        if not np.all(np.isfinite(_model(counts, *params))):
+            return Results.failed(self.name, qubit, "fit diverged", _figure(counts, pulses, y, err))
         d_eps, d_eps_half = (float(math.sqrt(abs(pcov[i, i]))) for i in (0, 1))
-        model = _model(counts, eps, eps_half, amp, base, decay)
-        ss_tot = float(((y - y.mean()) ** 2).sum())
-        r2 = 1.0 - float(((y - model) ** 2).sum()) / ss_tot if ss_tot > 0 else 0.0
-        a_pi = cal.pi_amplitude_v.value * math.pi / (math.pi + eps)
-        a_half = cal.pi_half_amplitude_v.value * (0.5 * math.pi) / (0.5 * math.pi + eps_half)
+        r2 = r_squared(y, _model(counts, *params))
+        setup = data.setup
+        a_pi = setup.start_pi_amplitude_v * math.pi / (math.pi + eps)
+        a_half = setup.start_pi_half_amplitude_v * (0.5 * math.pi) / (0.5 * math.pi + eps_half)
         d_pi = a_pi * d_eps / (math.pi + eps)
         d_half = a_half * d_eps_half / (0.5 * math.pi + eps_half)
         in_range = max(abs(eps), abs(eps_half)) < self.max_error_rad
-        quality: Quality
+        verdict: Verdict
         if r2 > 0.8 and amp > 0.2 and in_range and max(d_eps, d_eps_half) < 0.008:
-            quality = "good"
+            verdict = "good"
             msg = f"π error {eps * 1e3:.1f} mrad, π/2 error {eps_half * 1e3:.1f} mrad per pulse"
         elif r2 > 0.5 and amp > 0.1 and in_range and max(d_eps, d_eps_half) < 0.03:
-            quality, msg = "poor", f"weak fit (R²={r2:.2f}, contrast {amp:.2f})"
+            verdict, msg = "poor", f"weak fit (R²={r2:.2f}, contrast {amp:.2f})"
         else:
-            quality, msg = "bad", f"errors not resolved (R²={r2:.2f}, contrast {amp:.2f})"
-        return Fit(
+            verdict, msg = "bad", f"errors not resolved (R²={r2:.2f}, contrast {amp:.2f})"
+        note = (
+            f"ε = {eps * 1e3:.1f} ± {d_eps * 1e3:.1f} mrad, "
+            f"ε½ = {eps_half * 1e3:.1f} ± {d_eps_half * 1e3:.1f} mrad"
+        )
+        return Results(
             routine=self.name,
             qubit=qubit,
+            verdict=verdict,
+            message=msg,
             values={
                 "pi_amplitude_v": a_pi,
                 "pi_half_amplitude_v": a_half,
@@ -237,28 +289,75 @@ class FineAmplitude:
                 "pi_error_rad": d_eps,
                 "pi_half_error_rad": d_eps_half,
             },
-            quality=quality,
             r_squared=r2,
-            message=msg,
-            x=tuple(float(v) for v in np.arange(y.size)),
-            y=tuple(float(v) for v in y),
-            y_fit=tuple(float(v) for v in model),
+            figure=_figure(counts, pulses, y, err, params=params, r2=r2, note=note),
         )
 
-    def update(self, state: CalibrationState, fit: Fit, run_id: str) -> CalibrationState:
-        """New π and π/2 amplitudes; a bad fit raises CalibrationError."""
-        if fit.quality == "bad":
-            raise CalibrationError(
-                f"{fit.qubit}: fine amplitude unusable: {fit.message}",
-                qubit=fit.qubit,
-                routine=self.name,
-                reason=fit.message,
+
+def _trains(counts: NDArray[np.float64]) -> dict[str, NDArray[np.bool_]]:
+    """Steps of each train by its layout: no π/2 pulse, a reference; one, the x train (the
+    leading sx); more, the sx train."""
+    n_half = counts[0]
+    return {
+        "x train": np.asarray(n_half == 1, dtype=np.bool_),
+        "sx train": np.asarray(n_half > 1, dtype=np.bool_),
+        "references": np.asarray(n_half == 0, dtype=np.bool_),
+    }
+
+
+def _train_grid(counts: NDArray[np.float64]) -> NDArray[np.float64]:
+    """(2, k) π/2 and π counts at every pulse count of a train's range (its own step: 1 for
+    the x train, 2 for the sx train of π/2 pairs); the count that does not vary is kept."""
+    varying = 1 if np.ptp(counts[1]) > 0 else 0
+    values = np.unique(counts[varying])
+    step = float(np.min(np.diff(values))) if values.size > 1 else 1.0
+    grid = np.arange(values[0], values[-1] + 0.5 * step, step)
+    out = np.empty((2, grid.size), dtype=np.float64)
+    out[varying] = grid
+    out[1 - varying] = counts[1 - varying][0]
+    return out
+
+
+def _figure(
+    counts: NDArray[np.float64],
+    pulses: NDArray[np.float64],
+    y: NDArray[np.float64],
+    err: NDArray[np.float64],
+    *,
+    params: tuple[float, ...] | None = None,
+    r2: float | None = None,
+    note: str = "",
+) -> Figure:
+    """P(|1⟩) against the number of pulses, a series per train; with ``params`` the model
+    at every pulse count of each train."""
+    series: list[Series] = []
+    lines: list[Series] = []
+    for k, (label, steps) in enumerate(_trains(counts).items()):
+        if not steps.any():
+            continue
+        points = Series.points(pulses[steps], y[steps], err[steps], label=label)
+        series.append(points.model_copy(update={"color": f"C{k}"}))
+        if params is None or label == "references":
+            continue
+        grid = _train_grid(counts[:, steps])
+        lines.append(
+            Series.line(
+                grid[0] + grid[1],
+                _model(grid, *params),
+                label=f"fit, {label}",
+                color="C3" if label == "x train" else "C4",
             )
-        v, u = fit.values, fit.uncertainties
-        return state.with_qubit(
-            fit.qubit,
-            pi_amplitude_v=CalValue.measured(v["pi_amplitude_v"], u["pi_amplitude_v"], run_id),
-            pi_half_amplitude_v=CalValue.measured(
-                v["pi_half_amplitude_v"], u["pi_half_amplitude_v"], run_id
+        )
+    return Figure(
+        panels=(
+            Panel(
+                x_label="pulses in the train",
+                x_unit="",
+                y_label="P(|1⟩)",
+                y_unit="",
+                series=tuple(series + lines),
+                r_squared=r2,
+                note=note,
             ),
         )
+    )

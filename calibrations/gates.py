@@ -1,4 +1,5 @@
-"""Gate pulses of a qubit as the circuit compiler plays them, for pulse-level routines.
+"""What pulse-level routines share: the qubit's gate pulses as the circuit compiler plays
+them, the limits and sample period of its drive line, and the usual axes.
 
 ``x`` and ``sx`` are the calibrated DRAG pulse (duration, σ, β from the calibration state)
 at the π and π/2 amplitudes (V at the AWG output); a rotation about Y is the same pulse
@@ -9,13 +10,20 @@ from __future__ import annotations
 
 import numpy as np
 
+from qneko_hw.compiler.channels import awg_limit
 from qneko_hw.compiler.traits import awg_traits
 from qneko_hw.config.calibration import QubitCalibration
 from qneko_hw.config.station import Station
 from qneko_hw.errors import CalibrationError
 from qneko_hw.pulses import Arbitrary, Drag, pulse_shape
 
-__all__ = ["drive_limit_v", "gate_pulse", "pulse_train"]
+__all__ = [
+    "drive_limit_v",
+    "drive_sample_period_s",
+    "gate_pulse",
+    "pulse_train",
+    "readout_limit_v",
+]
 
 
 def gate_pulse(cal: QubitCalibration, amplitude_v: float, phase_rad: float = 0.0) -> Drag:
@@ -29,16 +37,32 @@ def gate_pulse(cal: QubitCalibration, amplitude_v: float, phase_rad: float = 0.0
     )
 
 
-def drive_limit_v(station: Station, qubit: str, routine: str) -> float:
-    """Largest amplitude (V) the AWG of ``qubit``'s drive line may play."""
+def _drive_awg(station: Station, qubit: str, routine: str) -> str:
     line = station.drive.get(qubit)
     if line is None:
         raise CalibrationError(f"{qubit} has no drive line", qubit=qubit, routine=routine)
-    awg = station.instruments[line.awg]
-    limit = awg_traits(awg.model).max_amplitude_v
-    if awg.limits.max_amplitude_v is not None:
-        limit = min(limit, awg.limits.max_amplitude_v)
-    return limit
+    return line.awg
+
+
+def drive_limit_v(station: Station, qubit: str, routine: str) -> float:
+    """Largest amplitude (V) the AWG of ``qubit``'s drive line may play; no drive line
+    raises :class:`CalibrationError` naming the qubit and ``routine``."""
+    return awg_limit(station, _drive_awg(station, qubit, routine))
+
+
+def drive_sample_period_s(station: Station, qubit: str, routine: str = "") -> float:
+    """Sample period (s) of ``qubit``'s drive AWG."""
+    awg = _drive_awg(station, qubit, routine)
+    return 1.0 / awg_traits(station.instruments[awg].model).sample_rate_hz
+
+
+def readout_limit_v(station: Station, qubit: str, routine: str) -> float:
+    """Largest amplitude (V) the readout AWG of ``qubit``'s feedline may play; no readout
+    line raises :class:`CalibrationError`."""
+    feed = station.feedline_of(qubit)
+    if feed is None:
+        raise CalibrationError(f"{qubit} has no readout line", qubit=qubit, routine=routine)
+    return awg_limit(station, station.readout[feed].awg)
 
 
 def pulse_train(

@@ -28,9 +28,9 @@ a VNA): ``Node.skip`` names those qubits and why, and ``check_state`` reports su
 fresh with the reason ``not applicable: …`` (recorded in the run's steps), so nothing runs
 for it on that qubit. A graph built for a station leaves out the nodes that apply to none of
 its qubits (``Graph.left_out`` says why). A routine run on a qubit its node does not apply
-to anyway (a graph built by hand, ``diagnose`` walking back) notes it with
-:class:`NotApplicable`: an idle program instead of a measurement, a good fit saying why,
-no change to the state.
+to anyway (a graph built by hand, ``diagnose`` walking back) plans a
+:class:`~qneko_hw.calibrations.routine.Skip`: nothing is measured, its results are good,
+``applicable`` False and say why, and nothing changes.
 
 ``maintain(node)``: maintain the dependencies, then check_state → check_data → calibrate
 (with diagnose on bad data). ``diagnose(node)`` as in the paper. The nightly strategy runs
@@ -54,13 +54,13 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
-from qneko_hw.analysis import Fit
-from qneko_hw.calibrations.runner import Routine, RoutineOutcome
+from qneko_hw.analysis import Results
+from qneko_hw.calibrations.routine import Routine
+from qneko_hw.calibrations.runner import RoutineOutcome
 from qneko_hw.config.calibration import CalibrationState, CalValue, QubitCalibration
 from qneko_hw.errors import ConfigError
-from qneko_hw.experiment import Delay, Experiment
 
 __all__ = [
     "Action",
@@ -69,17 +69,14 @@ __all__ = [
     "Graph",
     "GraphResult",
     "Node",
-    "NotApplicable",
     "QubitResult",
     "RoutineRunner",
     "StepRecord",
     "Strategy",
     "Verdict",
     "check_state",
-    "idle_experiment",
     "judge",
     "measured_at",
-    "not_applicable",
 ]
 
 log = logging.getLogger(__name__)
@@ -87,7 +84,7 @@ log = logging.getLogger(__name__)
 Verdict = Literal["in_spec", "out_of_spec", "bad_data"]
 Action = Literal["check_state", "check_data", "calibrate"]
 Strategy = Literal["maintain", "nightly"]
-Judge = Callable[["Node", QubitCalibration, QubitCalibration, Fit], Verdict]
+Judge = Callable[["Node", QubitCalibration, QubitCalibration, Results], Verdict]
 
 
 @dataclass(frozen=True)
@@ -111,11 +108,11 @@ class Node:
     """
 
     name: str
-    routine: Routine
+    routine: Routine[Any]
     depends_on: tuple[str, ...] = ()
     timeout_s: float = 24 * 3600.0
     parameters: tuple[str, ...] = ()
-    check: Routine | None = None
+    check: Routine[Any] | None = None
     spec: Mapping[str, float] = field(default_factory=dict)
     judge: Judge | None = None
     skip: Mapping[str, str] = field(default_factory=dict)
@@ -281,14 +278,15 @@ def check_state(
     return True, f"fresh ({age / 60:.0f} min old)"
 
 
-def judge(node: Node, old: QubitCalibration, new: QubitCalibration, fit: Fit) -> Verdict:
-    """Default ``check_data`` verdict: bad fit → bad data; any ``spec`` parameter moved more
-    than its relative tolerance → out of spec; without ``spec``, a ``poor`` fit is out of spec.
+def judge(node: Node, old: QubitCalibration, new: QubitCalibration, results: Results) -> Verdict:
+    """Default ``check_data`` verdict: bad results → bad data; any ``spec`` parameter moved
+    more than its relative tolerance → out of spec; without ``spec``, ``poor`` results are
+    out of spec.
     """
-    if fit.quality == "bad":
+    if results.verdict == "bad":
         return "bad_data"
     if not node.spec:
-        return "in_spec" if fit.quality == "good" else "out_of_spec"
+        return "in_spec" if results.verdict == "good" else "out_of_spec"
     for p, tol in node.spec.items():
         a, b = _value(old, p), _value(new, p)
         if a is None or b is None or abs(b.value - a.value) > tol * abs(a.value):
@@ -298,64 +296,8 @@ def judge(node: Node, old: QubitCalibration, new: QubitCalibration, fit: Fit) ->
 
 # --- nodes that do not apply ---------------------------------------------------------
 
-#: How a fit, or a check_state reason, says that a node does not apply to a qubit.
+#: How a check_state reason (and a routine's results) say that a node does not apply.
 NOT_APPLICABLE = "not applicable"
-#: Length (s) of the idle program of a routine whose node does not apply.
-IDLE_S = 16e-9
-
-
-def idle_experiment(routine: str, qubit: str) -> Experiment:
-    """A program that measures nothing: 16 ns of silence on ``qubit``'s drive line, one
-    shot, no acquisition (for a routine that has nothing for the runner to run)."""
-    return Experiment(
-        name=f"{routine}_{qubit}_idle",
-        instructions=(Delay(channel=f"{qubit}.drive", duration_s=IDLE_S),),
-        shots=1,
-    )
-
-
-@dataclass
-class NotApplicable:
-    """Why a routine does not apply to a qubit, noted by its ``build`` for its ``analyze``.
-
-    The runner compiles and runs whatever ``build`` returns, so a routine that finds it does
-    not apply (no bias line, no VNA) returns :meth:`skip`'s idle program: 16 ns of silence on
-    the qubit's drive line, one shot, no acquisition (nothing is measured). Its ``analyze``
-    returns :meth:`fit` (``good``, ``values["applicable"] = 0``, message ``not applicable:
-    <reason>``) and its ``update`` leaves the state as it is.
-    """
-
-    reasons: dict[str, str] = field(default_factory=dict)
-
-    def skip(self, routine: str, qubit: str, reason: str) -> Experiment:
-        """Note that ``routine`` does not apply to ``qubit``; the idle program to run."""
-        self.reasons[qubit] = reason
-        log.info("%s does not apply to %s: %s", routine, qubit, reason)
-        return idle_experiment(routine, qubit)
-
-    def applies(self, qubit: str) -> None:
-        """Note that the routine applies to ``qubit`` (its build measures)."""
-        self.reasons.pop(qubit, None)
-
-    def fit(self, routine: str, qubit: str) -> Fit | None:
-        """The good "not applicable" fit of ``qubit``, or None if the routine applied."""
-        reason = self.reasons.get(qubit)
-        if reason is None:
-            return None
-        return Fit(
-            routine=routine,
-            qubit=qubit,
-            values={"applicable": 0.0},
-            uncertainties={},
-            quality="good",
-            r_squared=1.0,
-            message=f"{NOT_APPLICABLE}: {reason}",
-        )
-
-
-def not_applicable(fit: Fit) -> bool:
-    """Whether ``fit`` says its routine did not apply to the qubit (see :class:`NotApplicable`)."""
-    return fit.values.get("applicable") == 0.0 and fit.message.startswith(NOT_APPLICABLE)
 
 
 # --- records -------------------------------------------------------------------------
@@ -442,7 +384,7 @@ class RoutineRunner(Protocol):
 
     def __call__(
         self,
-        routine: Routine,
+        routine: Routine[Any],
         qubit: str,
         state: CalibrationState,
         progress: Callable[[str], None],

@@ -1,10 +1,12 @@
 """Run one routine on several qubits at once: their experiments merged into one program each,
 the drives in parallel and the readouts frequency-multiplexed on the shared feedlines.
 
-:func:`merge_builds` takes each qubit's build (see :mod:`~qneko_hw.calibrations.runner` for
-the three forms) and returns the merged items to compile and a way to split the result back
-per qubit; ``None`` when the builds do not merge (different forms, shots, numbers of
-programs or measurement layouts), and the caller runs the qubits one after the other.
+:func:`merge_plans` takes each qubit's measurement (pulse programs or circuits, see
+:mod:`~qneko_hw.calibrations.routine`) and returns one merged measurement to compile and a
+way to split the shots back per qubit (:func:`split_shots`); ``None`` when the measurements
+do not merge (different kinds, shots, numbers of programs or measurement layouts, or a VNA
+sweep), and the caller runs the qubits one after the other. Each qubit keeps its own plan's
+axes and setup: only the shots are split.
 
 Merging keeps every qubit's own timing between its pulses and its measurement:
 
@@ -20,8 +22,8 @@ Merging keeps every qubit's own timing between its pulses and its measurement:
   (compiled ALAP for the same reason); clbit ``j`` of qubit ``i`` becomes clbit
   ``offset_i + j``.
 
-The calibration state a qubit's item was built with is kept for its qubit: the merged state
-takes each qubit's calibration from its own item.
+The calibration state a qubit's program was planned with is kept for its qubit: the merged
+state takes each qubit's calibration from its own program.
 """
 
 from __future__ import annotations
@@ -30,11 +32,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from qneko_hw.calibrations.routine import Circuits, Measurement, Program, Programs
 from qneko_hw.config.calibration import CalibrationState
-from qneko_hw.executor import ExecutionResult
 from qneko_hw.experiment import Acquire, Barrier, Experiment, Instruction, Measure, Sweep
 
-__all__ = ["Merged", "merge_builds", "split_result"]
+__all__ = ["Merged", "merge_plans", "split_shots"]
 
 #: Separator of the qubit and the acquisition name in a merged experiment.
 SEP = ":"
@@ -42,47 +44,17 @@ SEP = ":"
 
 @dataclass(frozen=True)
 class Merged:
-    """Merged builds of several qubits.
+    """Merged measurements of several qubits.
 
     Attributes:
-        kind: ``"experiments"`` (``items``: (experiment, state) pairs, one program each) or
-            ``"circuits"`` (``items``: one circuit per sweep step, one program).
         qubits: the qubits, in wire order for circuits.
-        items: what to compile.
+        measurement: what to compile (programs with the merged states, or circuits).
         rename: per qubit, merged acquisition name → the qubit's own name.
-        sweeps: per qubit, (sweep parameter, values per item) for its result.
-        name: experiment name.
     """
 
-    kind: str
     qubits: tuple[str, ...]
-    items: tuple[Any, ...]
+    measurement: Programs | Circuits
     rename: Mapping[str, Mapping[str, str]]
-    sweeps: Mapping[str, tuple[str | None, tuple[tuple[float, ...], ...]]]
-    name: str
-
-
-def _as_pairs(
-    build: Any, state: CalibrationState
-) -> list[tuple[Experiment, CalibrationState]] | None:
-    if isinstance(build, Experiment):
-        return [(build, state)]
-    if isinstance(build, Sequence) and not isinstance(build, str) and build:
-        pairs = []
-        for item in build:
-            if isinstance(item, Experiment):
-                pairs.append((item, state))
-            elif (
-                isinstance(item, tuple)
-                and len(item) == 2
-                and isinstance(item[0], Experiment)
-                and isinstance(item[1], CalibrationState)
-            ):
-                pairs.append((item[0], item[1]))
-            else:
-                return None
-        return pairs
-    return None
 
 
 def _segments(ins: Sequence[Instruction]) -> list[tuple[list[Instruction], list[Instruction]]]:
@@ -161,10 +133,6 @@ def _merge_experiments(
     return merged, rename
 
 
-def _parameter(exp: Experiment) -> str | None:
-    return exp.sweep.parameter if exp.sweep is not None else None
-
-
 def _merged_state(states: Mapping[str, CalibrationState]) -> CalibrationState:
     base = next(iter(states.values()))
     qubits = dict(base.qubits)
@@ -216,79 +184,54 @@ def _merge_circuits(
     return merged, rename
 
 
-def merge_builds(
-    builds: Mapping[str, Any], states: Mapping[str, CalibrationState]
-) -> Merged | None:
-    """Merge per-qubit builds (qubit → build, qubit → the state it was built with)."""
-    qubits = tuple(builds)
+def merge_plans(measurements: Mapping[str, Measurement], state: CalibrationState) -> Merged | None:
+    """Merge per-qubit measurements (qubit → measurement planned from ``state``)."""
+    qubits = tuple(measurements)
     if len(qubits) < 2:
         return None
-    pairs = {q: _as_pairs(b, states[q]) for q, b in builds.items()}
-    if all(p is not None for p in pairs.values()):
-        plist = {q: p for q, p in pairs.items() if p is not None}
-        n = {len(p) for p in plist.values()}
-        if len(n) != 1:
+    kinds = {type(m) for m in measurements.values()}
+    if kinds == {Programs}:
+        return _merge_programs(
+            {q: m for q, m in measurements.items() if isinstance(m, Programs)}, state
+        )
+    if kinds == {Circuits}:
+        circ = {q: m for q, m in measurements.items() if isinstance(m, Circuits)}
+        first = next(iter(circ.values()))
+        if any(
+            (m.shots, m.repetition_time_s) != (first.shots, first.repetition_time_s)
+            for m in circ.values()
+        ):
             return None
-        items: list[tuple[Experiment, CalibrationState]] = []
-        rename: dict[str, dict[str, str]] = {q: {} for q in qubits}
-        sweeps: dict[str, list[tuple[float, ...]]] = {q: [] for q in qubits}
-        for k in range(n.pop()):
-            got = _merge_experiments({q: plist[q][k][0] for q in qubits})
-            if got is None:
-                return None
-            exp, names = got
-            if k and any(names[q] != rename[q] for q in qubits):
-                return None
-            rename = names
-            items.append((exp, _merged_state({q: plist[q][k][1] for q in qubits})))
-            for q in qubits:
-                sw = plist[q][k][0].sweep
-                sweeps[q].append(sw.values if sw else (0.0,))
-        first = {q: plist[q][0][0] for q in qubits}
+        got = _merge_circuits({q: list(m.circuits) for q, m in circ.items()})
+        if got is None:
+            return None
+        circuits, renames = got
         return Merged(
-            "experiments",
-            qubits,
-            tuple(items),
-            rename,
-            {q: (_parameter(first[q]), tuple(sweeps[q])) for q in qubits},
-            first[qubits[0]].name,
+            qubits, Circuits(tuple(circuits), first.shots, first.repetition_time_s), renames
         )
-    if any(
-        isinstance(b, Experiment) or p is not None
-        for b, p in zip(builds.values(), pairs.values(), strict=True)
-    ):
+    return None
+
+
+def _merge_programs(programs: Mapping[str, Programs], state: CalibrationState) -> Merged | None:
+    qubits = tuple(programs)
+    counts = {len(p.items) for p in programs.values()}
+    if len(counts) != 1:
         return None
-    got_c = _merge_circuits({q: list(b) for q, b in builds.items()})
-    if got_c is None:
-        return None
-    circuits, renames = got_c
-    steps = tuple(float(k) for k in range(len(circuits)))
-    return Merged(
-        "circuits",
-        qubits,
-        tuple(circuits),
-        renames,
-        {q: ("circuit", (steps,)) for q in qubits},
-        "",
-    )
+    items: list[Program] = []
+    rename: dict[str, dict[str, str]] = {q: {} for q in qubits}
+    for k in range(counts.pop()):
+        got = _merge_experiments({q: programs[q].items[k].experiment for q in qubits})
+        if got is None:
+            return None
+        exp, names = got
+        if k and any(names[q] != rename[q] for q in qubits):
+            return None
+        rename = names
+        own = {q: programs[q].items[k].state or state for q in qubits}
+        items.append(Program(exp, _merged_state(own)))
+    return Merged(qubits, Programs(tuple(items)), rename)
 
 
-def split_result(merged: Merged, result: ExecutionResult) -> dict[str, ExecutionResult]:
-    """Each qubit's share of a merged result, named and swept as its own build was."""
-    import numpy as np
-
-    out: dict[str, ExecutionResult] = {}
-    for q in merged.qubits:
-        parameter, values = merged.sweeps[q]
-        out[q] = ExecutionResult(
-            shots={own: result.shots[new] for new, own in merged.rename[q].items()},
-            sweep_parameter=parameter if merged.kind == "experiments" else result.sweep_parameter,
-            sweep_values=(
-                np.concatenate([np.asarray(v, dtype=np.float64) for v in values])
-                if merged.kind == "experiments"
-                else result.sweep_values
-            ),
-            program_digest=result.program_digest,
-            duration_s=result.duration_s,
-        )
-    return out
+def split_shots(merged: Merged, shots: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each qubit's shots of a merged result, under its own acquisition names."""
+    return {q: {own: shots[new] for new, own in merged.rename[q].items()} for q in merged.qubits}

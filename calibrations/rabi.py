@@ -1,30 +1,40 @@
 """Amplitude Rabi: sweep the amplitude of the gate pulse, fit the oscillation, set π.
 
-build → an amplitude sweep of the calibrated Gaussian gate pulse followed by a measurement;
-analyze → project the IQ shots on their principal axis, fit ``offset − A·cos(π·a/a_π)``;
-update → ``pi_amplitude_v`` and ``pi_half_amplitude_v`` with the fit's uncertainty.
+plan → an amplitude sweep (V) of the calibrated gate pulse followed by a measurement, from 0
+to ``span`` × the stored π amplitude, capped at the drive AWG's limit;
+fit → the IQ shots projected on their principal axis, fitted by ``offset − A·cos(π·a/a_π)``
+(:func:`~qneko_hw.analysis.fit_rabi`);
+update → ``pi_amplitude_v`` = a_π and ``pi_half_amplitude_v`` = a_π/2 with their σ.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
-from qneko_hw.analysis import Fit, fit_rabi, project_iq
-from qneko_hw.compiler.traits import awg_traits
-from qneko_hw.config.calibration import CalibrationState, CalValue
+from qneko_hw.analysis import Results, fit_rabi, project_iq
+from qneko_hw.calibrations.gates import drive_limit_v, gate_pulse
+from qneko_hw.calibrations.routine import Plan, Routine, Update
+from qneko_hw.config.base import Frozen
+from qneko_hw.config.calibration import CalibrationState
 from qneko_hw.config.station import Station
-from qneko_hw.errors import CalibrationError
-from qneko_hw.executor import ExecutionResult
+from qneko_hw.data import Axis, Data
 from qneko_hw.experiment import Experiment, Measure, Play, Sweep
-from qneko_hw.pulses import Gaussian
+from qneko_hw.pulses import Drag
 
-__all__ = ["AmplitudeRabi"]
+__all__ = ["AmplitudeRabi", "RabiSetup"]
 
 
-@dataclass(frozen=True)
-class AmplitudeRabi:
+class RabiSetup(Frozen):
+    """What the Rabi fit needs besides the shots: the pulse whose amplitude was swept, and
+    the π amplitude (V) the sweep was centred on."""
+
+    pulse: Drag
+    start_pi_amplitude_v: float
+
+
+class AmplitudeRabi(Routine[RabiSetup]):
     """Amplitude-Rabi routine.
 
     Attributes:
@@ -33,59 +43,38 @@ class AmplitudeRabi:
         channel's limit.
     """
 
+    kind: ClassVar[str] = "rabi"
+    setup_type: ClassVar[type[RabiSetup]] = RabiSetup
+    updates: ClassVar[tuple[Update, ...]] = (
+        Update("pi_amplitude_v", "pi_amplitude_v"),
+        Update("pi_half_amplitude_v", "pi_half_amplitude_v"),
+    )
+
     points: int = 61
     shots: int = 1000
     span: float = 2.4
     name: str = "rabi"
 
-    def build(self, qubit: str, state: CalibrationState, station: Station) -> Experiment:
-        """Experiment: Gaussian gate pulse of swept amplitude (V), then measure."""
+    def plan(self, qubit: str, state: CalibrationState, station: Station) -> Plan[RabiSetup]:
+        """Gate pulse of swept amplitude (V), then measure."""
         cal = state.qubit(qubit)
-        line = station.drive.get(qubit)
-        if line is None:
-            raise CalibrationError(f"{qubit} has no drive line", qubit=qubit, routine=self.name)
-        awg = station.instruments[line.awg]
-        limit = awg_traits(awg.model).max_amplitude_v
-        if awg.limits.max_amplitude_v is not None:
-            limit = min(limit, awg.limits.max_amplitude_v)
-        top = min(self.span * cal.pi_amplitude_v.value, limit)
-        pulse = Gaussian(
-            amplitude_v=0.0,
-            duration_s=cal.pulse_duration_s.value,
-            sigma_s=cal.pulse_sigma_s.value,
-        )
-        return Experiment(
+        top = min(self.span * cal.pi_amplitude_v.value, drive_limit_v(station, qubit, self.name))
+        pulse = gate_pulse(cal, 0.0)
+        amplitudes = np.linspace(0.0, top, self.points)
+        experiment = Experiment(
             name=f"{self.name}_{qubit}",
             instructions=(
                 Play(channel=f"{qubit}.drive", pulse=pulse),
                 Measure(qubit=qubit, name=qubit),
             ),
-            sweep=Sweep(
-                parameter="amplitude_v",
-                instruction=0,
-                values=tuple(np.linspace(0.0, top, self.points)),
-            ),
+            sweep=Sweep(parameter="amplitude_v", instruction=0, values=tuple(amplitudes)),
             shots=self.shots,
         )
+        setup = RabiSetup(pulse=pulse, start_pi_amplitude_v=cal.pi_amplitude_v.value)
+        axis = Axis.of("amplitude_v", amplitudes, "V", "amplitude of the gate pulse")
+        return Plan.programs(setup, [axis], experiment)
 
-    def analyze(self, qubit: str, result: ExecutionResult) -> Fit:
-        """Fit the π amplitude (V) from the IQ shots of ``qubit``."""
-        signal, err = project_iq(result.acquisition(qubit, self.name))
-        return fit_rabi(qubit, result.sweep_values, signal, err)
-
-    def update(self, state: CalibrationState, fit: Fit, run_id: str) -> CalibrationState:
-        """New state with the fitted π and π/2 amplitudes; a bad fit raises CalibrationError."""
-        if fit.quality == "bad":
-            raise CalibrationError(
-                f"{fit.qubit}: Rabi fit unusable: {fit.message}",
-                qubit=fit.qubit,
-                routine=self.name,
-                reason=fit.message,
-            )
-        a = fit.values["pi_amplitude_v"]
-        da = fit.uncertainties["pi_amplitude_v"]
-        return state.with_qubit(
-            fit.qubit,
-            pi_amplitude_v=CalValue.measured(a, da, run_id),
-            pi_half_amplitude_v=CalValue.measured(a / 2, da / 2, run_id),
-        )
+    def fit(self, data: Data[RabiSetup]) -> Results:
+        """π amplitude (V) from the projected IQ shots of the qubit."""
+        signal, err = project_iq(data.iq(data.qubit))
+        return fit_rabi(self.name, data.qubit, data.axis("amplitude_v"), signal, err)

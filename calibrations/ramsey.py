@@ -1,48 +1,104 @@
 """Ramsey: sx, swept delay, sx with the drive detuned by δ; qiskit-experiments' fit.
 
-build → the drive frame shifted by a known detuning δ (``ShiftFrequency``), then sx, a delay
+plan → the drive frame shifted by a known detuning δ (``ShiftFrequency``), then sx, a delay
 τ swept from 0 to ``span`` and sx, then measure. ``span`` is ``span_factor`` × the stored
 T2* unless given, and δ is ``fringes / span`` unless given; without a stored T2* a coarse
 run: ``coarse_span_s`` and ``coarse_detuning_hz``. δ must
 exceed the drive frequency error (the fringe frequency |f_q − f_d − δ| does not tell the
-sign of f_q − f_d − δ; δ > |f_q − f_d| makes it ``δ − (f_q − f_d)``).
-analyze → every shot thresholded with the qubit's discriminator; qiskit-experiments'
-``T2RamseyAnalysis`` fits ``amp·e^{−τ/T2*}·cos(2π·f·τ + φ) + base`` on the per-shot
-memory; ``f_q = f_d + δ − f``.
+sign of f_q − f_d − δ; δ > |f_q − f_d| makes it ``δ − (f_q − f_d)``). The setup holds the
+qubit's discriminator (required), the drive frequency f_d the run started from, δ and the
+span; the axis is ``delay_s``.
+fit → every shot thresholded with the setup's discriminator; qiskit-experiments'
+``T2RamseyAnalysis`` fits ``amp·e^{−τ/T2*}·cos(2π·f·τ + φ) + base`` of P(|1⟩) on the
+per-shot memory; ``f_q = f_d + δ − f``. The figure is P(|1⟩) against the delay (s) with
+the fitted damped cosine on a dense grid.
 update → ``drive_frequency_hz``; ``t2_s`` (T2*) too when its relative uncertainty is below
-``t2_max_relative_error``.
+``t2_max_relative_error`` (``t2_resolved``).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
+from numpy.typing import NDArray
 
-from qneko_hw.analysis import Fit, Quality
-from qneko_hw.calibrations.gates import drive_limit_v, gate_pulse
-from qneko_hw.calibrations.readout import BuiltReadout, counts_experiment_data, discriminated
-from qneko_hw.compiler.traits import awg_traits
-from qneko_hw.config.calibration import CalibrationState, CalValue, QubitCalibration
+from qneko_hw.analysis import Results, Verdict, dense, r_squared
+from qneko_hw.calibrations.gates import drive_limit_v, drive_sample_period_s, gate_pulse
+from qneko_hw.calibrations.readout import (
+    binomial_error,
+    counts_experiment_data,
+    require_discriminator,
+)
+from qneko_hw.calibrations.routine import Plan, Routine, Update
+from qneko_hw.config.base import Frozen
+from qneko_hw.config.calibration import CalibrationState
 from qneko_hw.config.station import Station
-from qneko_hw.errors import CalibrationError
-from qneko_hw.executor import ExecutionResult
+from qneko_hw.data import Axis, Data
+from qneko_hw.discrimination import Discriminator
 from qneko_hw.experiment import Delay, Experiment, Measure, Play, ShiftFrequency, Sweep
+from qneko_hw.plot.figures import Figure, fit_panel
 
-__all__ = ["Ramsey"]
+__all__ = ["Ramsey", "RamseySetup"]
 
 
-@dataclass(frozen=True)
-class Ramsey:
+class RamseySetup(Frozen):
+    """What the Ramsey fit needs besides the shots.
+
+    Attributes:
+        discriminator: what the shots are classified with.
+        start_drive_frequency_hz: the drive frequency f_d (Hz) the run started from.
+        detuning_hz: the detuning δ (Hz) the drive frame was shifted by.
+        span_s: the longest delay planned (s).
+    """
+
+    discriminator: Discriminator
+    start_drive_frequency_hz: float
+    detuning_hz: float
+    span_s: float
+
+
+def _figure(
+    x: NDArray[np.float64],
+    p1: NDArray[np.float64],
+    err: NDArray[np.float64],
+    *,
+    model: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None,
+    r2: float | None = None,
+    note: str = "",
+) -> Figure:
+    panel = fit_panel(
+        x,
+        p1,
+        err,
+        model,
+        x_label="delay between the π/2 pulses",
+        x_unit="s",
+        y_label="P(|1⟩)",
+        r_squared=r2,
+        note=note,
+    )
+    return Figure(panels=(panel,))
+
+
+class Ramsey(Routine[RamseySetup]):
     """Ramsey fringes: drive frequency and T2*.
 
     Attributes:
         points, shots: delays and shots per delay; span_s: longest delay (s), or None for
         ``span_factor`` × the stored T2*; detuning_hz: δ (Hz), or None for ``fringes/span``;
         coarse_span_s, coarse_detuning_hz: span (s) and δ (Hz) without a stored T2*;
+        max_span_s: cap on the longest delay (s) from a stored T2*;
         t2_max_relative_error: largest relative uncertainty of T2* that updates ``t2_s``.
     """
+
+    kind: ClassVar[str] = "ramsey"
+    setup_type: ClassVar[type[RamseySetup]] = RamseySetup
+    updates: ClassVar[tuple[Update, ...]] = (
+        Update("qubit_frequency_hz", "drive_frequency_hz"),
+        Update("t2_star_s", "t2_s", when="t2_resolved"),
+    )
 
     points: int = 51
     shots: int = 1000
@@ -55,15 +111,16 @@ class Ramsey:
     max_span_s: float = 60e-6
     t2_max_relative_error: float = 0.1
     name: str = "ramsey"
-    built: dict[str, tuple[QubitCalibration, float]] = field(
-        default_factory=dict, compare=False, repr=False
-    )
-    readouts: BuiltReadout = field(default_factory=BuiltReadout, compare=False, repr=False)
 
-    def build(self, qubit: str, state: CalibrationState, station: Station) -> Experiment:
-        """Experiment: shift the drive by δ (Hz), sx, delay (swept, s), sx, measure."""
+    def plan(self, qubit: str, state: CalibrationState, station: Station) -> Plan[RamseySetup]:
+        """Shift the drive by δ (Hz), sx, delay (swept, s), sx, measure.
+
+        Raises:
+            CalibrationError: the qubit has no drive line or no discriminator.
+        """
         cal = state.qubit(qubit)
         drive_limit_v(station, qubit, self.name)
+        disc = require_discriminator(state, qubit, self.name)
         if cal.t2_s is None:  # coarse: short span, large detuning
             expected, span, delta = self.coarse_span_s, self.coarse_span_s, self.coarse_detuning_hz
         else:
@@ -72,11 +129,10 @@ class Ramsey:
             delta = self.fringes / span
         span = self.span_s or span
         delta = self.detuning_hz if self.detuning_hz is not None else delta
-        self.built[qubit] = (cal, delta)
-        self.readouts.record(qubit, cal)
         drive = f"{qubit}.drive"
         sx = gate_pulse(cal, cal.pi_half_amplitude_v.value)
-        return Experiment(
+        delays = _uniform_delays(station, qubit, span, self.points)
+        experiment = Experiment(
             name=f"{self.name}_{qubit}",
             instructions=(
                 ShiftFrequency(channel=drive, frequency_hz=delta),
@@ -85,65 +141,73 @@ class Ramsey:
                 Play(channel=drive, pulse=sx),
                 Measure(qubit=qubit, name=qubit),
             ),
-            sweep=Sweep(
-                parameter="duration_s",
-                instruction=2,
-                values=_uniform_delays(station, qubit, span, self.points),
-            ),
+            sweep=Sweep(parameter="duration_s", instruction=2, values=delays),
             shots=self.shots,
             repetition_time_s=max(200e-6, span + 5 * expected),
         )
+        setup = RamseySetup(
+            discriminator=disc,
+            start_drive_frequency_hz=cal.drive_frequency_hz.value,
+            detuning_hz=delta,
+            span_s=span,
+        )
+        axis = Axis.of("delay_s", delays, "s", "free time between the two π/2 pulses")
+        return Plan.programs(setup, [axis], experiment)
 
-    def analyze(
-        self,
-        qubit: str,
-        result: ExecutionResult,
-        readout: QubitCalibration | None = None,
-        detuning_hz: float | None = None,
-    ) -> Fit:
-        """Qubit frequency (Hz) and T2* (s); ``readout``/``detuning_hz`` default to the build's."""
-        cal, delta = self.built.get(qubit, (None, None))
-        cal = readout or cal
-        delta = detuning_hz if detuning_hz is not None else delta
-        outcomes = discriminated(result.acquisition(qubit, self.name), cal)
-        if outcomes is None or cal is None or delta is None:
-            return Fit.failed(self.name, qubit, "no discriminator or detuning: build first")
+    def fit(self, data: Data[RamseySetup]) -> Results:
+        """Qubit frequency (Hz) and T2* (s) from the fringes of the thresholded shots."""
+        from qiskit_experiments.data_processing import DataProcessor, Probability
         from qiskit_experiments.library.characterization.analysis import T2RamseyAnalysis
 
-        x = np.asarray(result.sweep_values, dtype=np.float64)
+        setup = data.setup
+        outcomes = setup.discriminator.classify(data.iq(data.qubit))
+        x = data.axis("delay_s")
+        p1 = outcomes.mean(axis=1).astype(np.float64)
+        err = binomial_error(p1, int(outcomes.shape[1]))
+        delta = setup.detuning_hz
         analysis = T2RamseyAnalysis()
-        analysis.set_options(plot=False)
-        data = analysis.run(counts_experiment_data(x, outcomes)).block_for_results()
-        table = data.analysis_results(dataframe=True)
+        analysis.set_options(
+            plot=False, data_processor=DataProcessor("counts", [Probability(outcome="1")])
+        )
+        result = analysis.run(counts_experiment_data(x, outcomes)).block_for_results()
+        table = result.analysis_results(dataframe=True)
         names = set(table["name"])
         if not {"T2star", "Frequency"} <= names:
-            return Fit.failed(self.name, qubit, "T2RamseyAnalysis failed")
+            return Results.failed(
+                self.name, data.qubit, "T2RamseyAnalysis failed", figure=_figure(x, p1, err)
+            )
         t2 = table[table["name"] == "T2star"].iloc[0]
         freq = table[table["name"] == "Frequency"].iloc[0]
         fringe = abs(float(freq["value"].nominal_value))
         fringe_err = float(freq["value"].std_dev)
         tau, tau_err = float(t2["value"].nominal_value), float(t2["value"].std_dev)
-        f_q = cal.drive_frequency_hz.value + delta - fringe
-        p = {k: float(v) for k, v in data.artifacts("fit_summary").data.params.items()}
-        model = p["amp"] * np.exp(-x / p["tau"]) * np.cos(2 * np.pi * p["freq"] * x + p["phi"])
-        model = model + p["base"]
-        p1 = outcomes.mean(axis=1).astype(np.float64)
-        ss_tot = float(((p1 - p1.mean()) ** 2).sum())
-        r2 = 1.0 - float(((p1 - model) ** 2).sum()) / ss_tot if ss_tot > 0 else 0.0
+        f_q = setup.start_drive_frequency_hz + delta - fringe
+        p = {k: float(v) for k, v in result.artifacts("fit_summary").data.params.items()}
+
+        def model(t: NDArray[np.float64]) -> NDArray[np.float64]:
+            """The fitted ``amp·e^{−t/τ}·cos(2π·f·t + φ) + base`` at delays ``t`` (s)."""
+            osc = np.exp(-t / p["tau"]) * np.cos(2 * np.pi * p["freq"] * t + p["phi"])
+            return np.asarray(p["amp"] * osc + p["base"], dtype=np.float64)
+
+        r2 = r_squared(p1, model(x))
         rel = tau_err / tau if tau > 0 else math.inf
-        quality: Quality
+        verdict: Verdict
         if r2 > 0.8 and 0.1 * delta < fringe < 1.9 * delta and fringe_err < 0.05 * delta:
-            quality, msg = "good", f"fringe at {fringe / 1e3:.1f} kHz, T2* = {tau * 1e6:.2f} µs"
+            verdict, msg = "good", f"fringe at {fringe / 1e3:.1f} kHz, T2* = {tau * 1e6:.2f} µs"
         elif r2 > 0.5:
-            quality, msg = "poor", f"weak fringes (R²={r2:.2f})"
+            verdict, msg = "poor", f"weak fringes (R²={r2:.2f})"
         else:
-            quality, msg = "bad", f"no fringes (R²={r2:.2f})"
-        if quality == "poor" and r2 > 0.8:
+            verdict, msg = "bad", f"no fringes (R²={r2:.2f})"
+        if verdict == "poor" and r2 > 0.8:
             msg = f"fringe at {fringe / 1e3:.1f} kHz for δ = {delta / 1e3:.1f} kHz: ambiguous"
         t2_ok = rel < self.t2_max_relative_error
-        return Fit(
+        grid = dense(x)
+        note = f"f = {fringe / 1e3:.1f} kHz (δ = {delta / 1e3:.1f} kHz), T2* = {tau * 1e6:.2f} µs"
+        return Results(
             routine=self.name,
-            qubit=qubit,
+            qubit=data.qubit,
+            verdict=verdict,
+            message=msg,
             values={
                 "qubit_frequency_hz": f_q,
                 "fringe_frequency_hz": fringe,
@@ -152,36 +216,14 @@ class Ramsey:
                 "t2_resolved": 1.0 if t2_ok else 0.0,
             },
             uncertainties={"qubit_frequency_hz": fringe_err, "t2_star_s": tau_err},
-            quality=quality,
             r_squared=r2,
-            message=msg,
-            x=tuple(float(v) for v in x),
-            y=tuple(float(v) for v in p1),
-            y_fit=tuple(float(v) for v in model),
+            figure=_figure(x, p1, err, model=(grid, model(grid)), r2=r2, note=note),
         )
-
-    def update(self, state: CalibrationState, fit: Fit, run_id: str) -> CalibrationState:
-        """New drive frequency (and T2* when resolved); a bad fit raises CalibrationError."""
-        if fit.quality == "bad":
-            raise CalibrationError(
-                f"{fit.qubit}: Ramsey fit unusable: {fit.message}",
-                qubit=fit.qubit,
-                routine=self.name,
-                reason=fit.message,
-            )
-        v, u = fit.values, fit.uncertainties
-        changes = {
-            "drive_frequency_hz": CalValue.measured(
-                v["qubit_frequency_hz"], u["qubit_frequency_hz"], run_id
-            )
-        }
-        if v["t2_resolved"]:
-            changes["t2_s"] = CalValue.measured(v["t2_star_s"], u["t2_star_s"], run_id)
-        return state.with_qubit(fit.qubit, **changes)
 
 
 def _uniform_delays(station: Station, qubit: str, span_s: float, points: int) -> tuple[float, ...]:
-    """``points`` delays (s) from 0, a whole number of drive-AWG samples apart, to ~span_s."""
-    dt = 1.0 / awg_traits(station.instruments[station.drive[qubit].awg].model).sample_rate_hz
+    """``points`` delays (s) from 0, a whole number of drive-AWG samples apart, to ~span_s
+    (s)."""
+    dt = drive_sample_period_s(station, qubit)
     step = max(1, round(span_s / max(points - 1, 1) / dt))
     return tuple(float(k * step * dt) for k in range(points))

@@ -1,16 +1,23 @@
 """Single-qubit randomized benchmarking: standard RB and interleaved RB of the X gate.
 
-build → random sequences of single-qubit Cliffords (qiskit-experiments' 24-element table,
+plan → random sequences of single-qubit Cliffords (qiskit-experiments' 24-element table,
 each synthesized once to the native ``rz``/``sx``/``x`` with Qiskit's transpiler), closed
 by the inverting Clifford and a measurement; one circuit per (sample, length), all in one
 program (one sweep step each). Interleaved RB adds, for every reference sequence, the
-same sequence with an ``x`` after each Clifford (its inverse accounts for them).
-analyze → classify each shot with the qubit's discriminator (``iq_angle_rad``,
-``threshold``), hand the per-shot memory to qiskit-experiments' ``RBAnalysis`` /
-``InterleavedRBAnalysis`` (survival probability of ``"0"``, no error-per-gate split) and
-report the error per Clifford ``epc`` (and for interleaved RB the X gate's error
-``epc_x`` with its systematic bounds).
-update → nothing is calibrated: benchmarks report, the state is returned unchanged.
+same sequence with an ``x`` after each Clifford (its inverse accounts for them). The axes
+give every circuit's ``clifford_length`` (random Cliffords, the inverse not counted), its
+``sample`` and whether it is ``interleaved`` (0/1); the setup holds the qubit's
+discriminator (RB needs one), the seed and the lengths.
+fit → classify each shot with the setup's discriminator, hand the per-shot memory to
+qiskit-experiments' ``RBAnalysis`` / ``InterleavedRBAnalysis`` (survival probability of
+``"0"``, no error-per-gate split) and report the error per Clifford ``epc`` (and for
+interleaved RB the X gate's error ``epc_x`` with its systematic bounds), with the fitted
+decay ``a·α^m + b`` (``a``, ``alpha``, ``b``; interleaved: ``a·(α·α_c)^m + b`` too). R² is
+that of the fitted decay against the mean survival per length, the quantity plotted: the
+figure shows the survival of every sequence, the mean per length with its standard error,
+and the fitted decay on a dense grid of m (interleaved: both curves).
+update → nothing is calibrated (no update lines): benchmarks report; a ``bad`` result is
+refused.
 
 The sequences do not go through the transpiler as a whole (it would merge the gates); they
 are native already, so the compiler lowers them gate by gate.
@@ -20,20 +27,25 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
+from numpy.typing import NDArray
 
-from qneko_hw.analysis import Fit, Quality
-from qneko_hw.config.calibration import CalibrationState, QubitCalibration
+from qneko_hw.analysis import Results, Verdict, dense, r_squared
+from qneko_hw.calibrations.gates import drive_limit_v
+from qneko_hw.calibrations.readout import binomial_error, require_discriminator
+from qneko_hw.calibrations.routine import Plan, Routine
+from qneko_hw.config.base import Frozen
+from qneko_hw.config.calibration import CalibrationState
 from qneko_hw.config.station import Station
-from qneko_hw.discrimination import classify
-from qneko_hw.errors import CalibrationError
-from qneko_hw.executor import ExecutionResult
+from qneko_hw.data import Axis, Data
+from qneko_hw.discrimination import Discriminator
+from qneko_hw.plot.figures import Figure, Panel, Series
 
-__all__ = ["InterleavedRB", "RandomizedBenchmarking", "native_clifford"]
+__all__ = ["InterleavedRB", "RBSetup", "RandomizedBenchmarking", "native_clifford"]
 
 
 @functools.cache
@@ -100,8 +112,21 @@ def _nominal(value: Any) -> tuple[float, float]:
     return float(value), math.nan
 
 
-@dataclass(frozen=True)
-class RandomizedBenchmarking:
+class RBSetup(Frozen):
+    """What the RB fit needs besides the shots and the circuits' axes.
+
+    Attributes:
+        discriminator: the qubit's discriminator the shots are classified with.
+        seed: seed of the sequence generator the circuits were drawn with.
+        lengths: numbers of random Cliffords per sequence (the inverse not counted).
+    """
+
+    discriminator: Discriminator
+    seed: int
+    lengths: tuple[int, ...]
+
+
+class RandomizedBenchmarking(Routine[RBSetup]):
     """Standard single-qubit RB.
 
     Attributes:
@@ -113,103 +138,113 @@ class RandomizedBenchmarking:
         repetition_time_s: time between shots (s).
     """
 
+    kind: ClassVar[str] = "rb"
+    setup_type: ClassVar[type[RBSetup]] = RBSetup
+    #: Whether every reference sequence is also played with an ``x`` after each Clifford.
+    interleaved: ClassVar[bool] = False
+
     lengths: tuple[int, ...] = (1, 150, 400, 800, 1400)
     samples: int = 3
     shots: int = 1000
     seed: int = 1
     repetition_time_s: float = 200e-6
     name: str = "rb"
-    built: dict[str, QubitCalibration] = field(default_factory=dict, compare=False, repr=False)
 
-    def _interleaved(self) -> bool:
-        return False
+    def plan(self, qubit: str, state: CalibrationState, station: Station) -> Plan[RBSetup]:
+        """Circuits (one sweep step each): for each sample, each length; reference first.
 
-    def build(self, qubit: str, state: CalibrationState, station: Station) -> list[Any]:
-        """Circuits (one sweep step each): for each sample, each length; reference first."""
-        cal = state.qubit(qubit)
-        if cal.iq_angle_rad is None or cal.threshold is None:
-            raise CalibrationError(
-                f"{qubit}: RB needs a discriminator (run discrimination first)",
-                qubit=qubit,
-                routine=self.name,
-            )
-        if qubit not in station.drive:
-            raise CalibrationError(f"{qubit} has no drive line", qubit=qubit, routine=self.name)
-        self.built[qubit] = cal
+        Raises:
+            CalibrationError: the qubit has no discriminator or no drive line.
+        """
+        disc = require_discriminator(state, qubit, self.name)
+        drive_limit_v(station, qubit, self.name)
         rng = np.random.default_rng(self.seed)
-        circuits = []
         sequences = [
-            (int(length), rng.integers(0, 24, size=int(length)))
-            for _ in range(self.samples)
+            (sample, int(length), rng.integers(0, 24, size=int(length)))
+            for sample in range(self.samples)
             for length in self.lengths
         ]
-        variants = (False, True) if self._interleaved() else (False,)
+        variants = (False, True) if self.interleaved else (False,)
+        circuits = []
+        lengths: list[int] = []
+        samples: list[int] = []
+        flags: list[int] = []
         for inter in variants:
-            for length, seq in sequences:
+            for sample, length, seq in sequences:
                 meta = {"xval": length, "group": "Clifford", "interleaved": inter}
                 circuits.append(_circuit(seq.tolist(), inter, meta))
-        return circuits
-
-    def _metadata(self) -> list[dict[str, Any]]:
-        variants = (False, True) if self._interleaved() else (False,)
-        return [
-            {"xval": int(length), "group": "Clifford", "interleaved": inter}
-            for inter in variants
-            for _ in range(self.samples)
-            for length in self.lengths
+                lengths.append(length)
+                samples.append(sample)
+                flags.append(int(inter))
+        axes = [
+            Axis.of(
+                "clifford_length",
+                lengths,
+                "",
+                "random Cliffords per sequence (inverse not counted)",
+            ),
+            Axis.of("sample", samples, "", "random sequence of its length (index)"),
+            Axis.of("interleaved", flags, "", "1: an x after every Clifford (interleaved RB)"),
         ]
+        setup = RBSetup(discriminator=disc, seed=self.seed, lengths=tuple(self.lengths))
+        return Plan.circuits(
+            setup, axes, circuits, shots=self.shots, repetition_time_s=self.repetition_time_s
+        )
 
-    def analyze(
-        self, qubit: str, result: ExecutionResult, readout: QubitCalibration | None = None
-    ) -> Fit:
-        """Error per Clifford from the survival probability of |0⟩ versus length.
-
-        ``readout``: the calibration the shots were measured with (its discriminator);
-        by default the one recorded when this routine built the circuits.
-        """
-        shots = result.shots.get("c0")
-        if shots is None:
-            return Fit.failed(self.name, qubit, "no acquisition c0 in the result")
-        cal = readout if readout is not None else self.built.get(qubit)
-        if cal is None or cal.iq_angle_rad is None or cal.threshold is None:
-            return Fit.failed(self.name, qubit, "no discriminator to classify the shots with")
-        ones = classify(shots, cal.iq_angle_rad.value, cal.threshold.value)
-        meta = self._metadata()
-        if ones.shape[0] != len(meta):
-            return Fit.failed(
-                self.name, qubit, f"expected {len(meta)} sequences, got {ones.shape[0]}"
+    def fit(self, data: Data[RBSetup]) -> Results:
+        """Error per Clifford from the survival probability of |0⟩ versus length."""
+        shots = data.iq("c0")
+        lengths = data.axis("clifford_length")
+        flags = data.axis("interleaved")
+        if not (lengths.size == flags.size == shots.shape[0]):
+            return Results.failed(
+                self.name,
+                data.qubit,
+                f"{lengths.size} sequences in the axes, {shots.shape[0]} measured",
             )
-        data = _experiment_data(ones, meta)
+        ones = data.setup.discriminator.classify(shots)
+        inter = flags != 0
+        meta = [
+            {"xval": int(m), "group": "Clifford", "interleaved": bool(f)}
+            for m, f in zip(lengths, inter, strict=True)
+        ]
+        survival = 1.0 - ones.mean(axis=1).astype(np.float64)
+        curves = _curves(lengths, inter, survival, ones.shape[1])
         try:
-            return self._fit(qubit, data, ones, meta)
+            exp_data = _experiment_data(ones, meta)
+            return self._analyze(data.qubit, exp_data, curves)
         except Exception as exc:  # qiskit-experiments raises several unrelated types
-            return Fit.failed(self.name, qubit, f"RB analysis failed: {exc}")
+            return Results.failed(
+                self.name,
+                data.qubit,
+                f"RB analysis failed: {exc}",
+                _figure(curves, None, None, ""),
+            )
 
-    def _fit(
-        self, qubit: str, data: Any, ones: np.ndarray[Any, Any], meta: list[dict[str, Any]]
-    ) -> Fit:
+    def _analyze(self, qubit: str, exp_data: Any, curves: list[_Curve]) -> Results:
         from qiskit_experiments.library.randomized_benchmarking import RBAnalysis
 
         analysis = RBAnalysis()
         analysis.set_options(outcome="0", gate_error_ratio=None, plot=False)
-        analysis.run(data, replace_results=True).block_for_results()
-        results = _results(data)
+        analysis.run(exp_data, replace_results=True).block_for_results()
+        results = _results(exp_data)
         epc, d_epc = _nominal(results["EPC"]["value"])
         alpha, d_alpha = _nominal(results["alpha"]["value"])
         values = {"epc": epc, "alpha": alpha}
         unc = {"epc": d_epc, "alpha": d_alpha}
+        params = _fit_parameters(exp_data)
         for key in ("a", "b"):
-            if key in results:
-                values[key], unc[key] = _nominal(results[key]["value"])
-        quality = _quality(results["EPC"]["quality"], epc, d_epc)
+            values[key], unc[key] = params[key]
+        verdict = _verdict(results["EPC"]["quality"], epc, d_epc)
+        note = f"EPC = {epc:.2e} ± {d_epc:.1e}"
         return self._finish(
             qubit,
             values=values,
             unc=unc,
-            quality=quality,
-            ones=ones,
-            meta=meta,
+            verdict=verdict,
+            curves=curves,
             msg=f"EPC = {epc:.2e}",
+            note=note,
         )
 
     def _finish(
@@ -218,64 +253,58 @@ class RandomizedBenchmarking:
         *,
         values: dict[str, float],
         unc: dict[str, float],
-        quality: Quality,
-        ones: np.ndarray[Any, Any],
-        meta: list[dict[str, Any]],
+        verdict: Verdict,
+        curves: list[_Curve],
         msg: str,
-    ) -> Fit:
-        x = tuple(float(m["xval"]) for m in meta)
-        y = tuple(float(v) for v in 1.0 - ones.mean(axis=1))
-        return Fit(
+        note: str,
+    ) -> Results:
+        """Results with the R² of the decays against the mean survival per length."""
+        decay_keys = ("a", "b", "alpha", "alpha_c") if self.interleaved else ("a", "b", "alpha")
+        if not all(math.isfinite(values[k]) for k in decay_keys):
+            return Results.failed(
+                self.name, qubit, f"RB decay not fitted ({msg})", _figure(curves, None, None, "")
+            )
+        models = [_decay(values, c.interleaved) for c in curves]
+        means = np.concatenate([c.mean for c in curves])
+        fitted = np.concatenate([m(c.lengths) for m, c in zip(models, curves, strict=True)])
+        r2 = r_squared(means, fitted)
+        return Results(
             routine=self.name,
             qubit=qubit,
+            verdict=verdict,
+            message=msg,
             values=values,
             uncertainties={k: (v if math.isfinite(v) else 0.0) for k, v in unc.items()},
-            quality=quality,
-            r_squared=0.0,
-            message=msg,
-            x=x,
-            y=y,
+            r_squared=r2,
+            figure=_figure(curves, models, r2, note),
         )
 
-    def update(self, state: CalibrationState, fit: Fit, run_id: str) -> CalibrationState:
-        """Benchmarks calibrate nothing: the state unchanged; a bad fit raises."""
-        if fit.quality == "bad":
-            raise CalibrationError(
-                f"{fit.qubit}: {self.name} unusable: {fit.message}",
-                qubit=fit.qubit,
-                routine=self.name,
-                reason=fit.message,
-            )
-        return state
 
-
-@dataclass(frozen=True)
 class InterleavedRB(RandomizedBenchmarking):
     """Interleaved RB of the ``x`` gate: reference and interleaved sequences in one program.
 
-    Fit values: ``epc`` (reference), ``epc_x`` (the X gate's error) and its systematic
-    bounds ``epc_x_low``/``epc_x_high``.
+    Result values: ``epc`` (reference), ``epc_x`` (the X gate's error) and its systematic
+    bounds ``epc_x_low``/``epc_x_high``, and the decays' ``a``, ``alpha``, ``alpha_c``, ``b``.
     """
+
+    kind: ClassVar[str] = "irb"
+    interleaved: ClassVar[bool] = True
 
     lengths: tuple[int, ...] = (1, 100, 250, 500)
     name: str = "irb"
 
-    def _interleaved(self) -> bool:
-        return True
-
-    def _fit(
-        self, qubit: str, data: Any, ones: np.ndarray[Any, Any], meta: list[dict[str, Any]]
-    ) -> Fit:
+    def _analyze(self, qubit: str, exp_data: Any, curves: list[_Curve]) -> Results:
         from qiskit_experiments.library.randomized_benchmarking import InterleavedRBAnalysis
 
         analysis = InterleavedRBAnalysis()
         analysis.set_options(outcome="0", gate_error_ratio=None, plot=False)
-        analysis.run(data, replace_results=True).block_for_results()
-        results = _results(data, extra=("EPC_systematic_bounds",))
+        analysis.run(exp_data, replace_results=True).block_for_results()
+        results = _results(exp_data, extra=("EPC_systematic_bounds",))
         alpha, d_alpha = _nominal(results["alpha"]["value"])
         alpha_c, d_alpha_c = _nominal(results["alpha_c"]["value"])
         epc_x, d_epc_x = _nominal(results["EPC"]["value"])
         low, high = results["EPC"]["EPC_systematic_bounds"]
+        params = _fit_parameters(exp_data)
         # reference error per Clifford for one qubit: (1 − α)/2
         values = {
             "epc": (1.0 - alpha) / 2.0,
@@ -284,24 +313,124 @@ class InterleavedRB(RandomizedBenchmarking):
             "epc_x": epc_x,
             "epc_x_low": float(low),
             "epc_x_high": float(high),
+            "a": params["a"][0],
+            "b": params["b"][0],
         }
-        unc = {"epc": d_alpha / 2.0, "alpha": d_alpha, "alpha_c": d_alpha_c, "epc_x": d_epc_x}
-        quality = _quality(results["EPC"]["quality"], values["epc"], unc["epc"])
+        unc = {
+            "epc": d_alpha / 2.0,
+            "alpha": d_alpha,
+            "alpha_c": d_alpha_c,
+            "epc_x": d_epc_x,
+            "a": params["a"][1],
+            "b": params["b"][1],
+        }
+        verdict = _verdict(results["EPC"]["quality"], values["epc"], unc["epc"])
         msg = f"EPC = {values['epc']:.2e}, X error = {epc_x:.2e}"
+        note = (
+            f"EPC = {values['epc']:.2e} ± {unc['epc']:.1e}\nX error = {epc_x:.2e} ± {d_epc_x:.1e}"
+        )
         return self._finish(
-            qubit, values=values, unc=unc, quality=quality, ones=ones, meta=meta, msg=msg
+            qubit, values=values, unc=unc, verdict=verdict, curves=curves, msg=msg, note=note
         )
 
 
-def _quality(verdict: Any, epc: float, d_epc: float) -> Quality:
+@dataclass(frozen=True, eq=False)
+class _Curve:
+    """The survival of one kind of sequence (reference or interleaved): ``x``, ``y`` per
+    sequence (Clifford length, survival), and per length the mean with its error."""
+
+    interleaved: bool
+    x: NDArray[np.float64]
+    y: NDArray[np.float64]
+    lengths: NDArray[np.float64]
+    mean: NDArray[np.float64]
+    err: NDArray[np.float64]
+
+
+def _curves(
+    lengths: NDArray[np.float64],
+    inter: NDArray[np.bool_],
+    survival: NDArray[np.float64],
+    shots: int,
+) -> list[_Curve]:
+    """Reference (and interleaved) survival per sequence and per length.
+
+    The error of a mean is the spread of its sequences over √samples (the sequence-to-
+    sequence variation dominates RB's error), floored at the binomial error of all its shots.
+    """
+    out = []
+    for flag in (False, True):
+        mask = inter == flag
+        if not mask.any():
+            continue
+        x, y = lengths[mask], survival[mask]
+        ms = np.unique(x)
+        mean = np.empty_like(ms)
+        err = np.empty_like(ms)
+        for k, m in enumerate(ms):
+            group = y[x == m]
+            mean[k] = float(group.mean())
+            spread = float(group.std(ddof=1)) / math.sqrt(group.size) if group.size > 1 else 0.0
+            floor = float(binomial_error(mean[k : k + 1], shots * group.size)[0])
+            err[k] = max(spread, floor)
+        out.append(_Curve(flag, x, y, ms, mean, err))
+    return out
+
+
+Decay = Callable[[NDArray[np.float64]], NDArray[np.float64]]
+
+
+def _decay(values: dict[str, float], interleaved: bool) -> Decay:
+    """The fitted survival ``a·α^m + b`` (interleaved: ``a·(α·α_c)^m + b``) as a function."""
+    a, b = values["a"], values["b"]
+    rate = values["alpha"] * (values["alpha_c"] if interleaved else 1.0)
+
+    def model(m: NDArray[np.float64]) -> NDArray[np.float64]:
+        return np.asarray(a * rate ** np.asarray(m, dtype=np.float64) + b, dtype=np.float64)
+
+    return model
+
+
+def _figure(
+    curves: list[_Curve], models: list[Decay] | None, r2: float | None, note: str
+) -> Figure:
+    """Survival per sequence, mean per length, and with ``models`` the fitted decays on a
+    dense grid of m."""
+    series: list[Series] = []
+    for k, c in enumerate(curves):
+        kind = "interleaved" if c.interleaved else "reference"
+        light, strong = ("C1", "C3") if c.interleaved else ("C0", "C2")
+        seq = Series.points(c.x, c.y, label=f"{kind} sequences")
+        series.append(seq.model_copy(update={"color": light}))
+        mean = Series.points(c.lengths, c.mean, c.err, label=f"{kind} mean")
+        series.append(mean.model_copy(update={"color": strong}))
+        if models is not None:
+            grid = dense(c.lengths)
+            series.append(Series.line(grid, models[k](grid), label=f"{kind} fit", color=strong))
+    return Figure(
+        panels=(
+            Panel(
+                x_label="Clifford length m",
+                x_unit="",
+                y_label="P(|0⟩) survival",
+                y_unit="",
+                series=tuple(series),
+                r_squared=r2,
+                note=note,
+            ),
+        )
+    )
+
+
+def _verdict(quality: Any, epc: float, d_epc: float) -> Verdict:
     if not (math.isfinite(epc) and 0.0 <= epc < 0.5):
         return "bad"
-    if str(verdict) != "good" or not math.isfinite(d_epc) or d_epc > max(epc, 1e-4):
+    if str(quality) != "good" or not math.isfinite(d_epc) or d_epc > max(epc, 1e-4):
         return "poor"
     return "good"
 
 
-def _experiment_data(ones: np.ndarray[Any, Any], meta: list[dict[str, Any]]) -> Any:
+def _experiment_data(ones: NDArray[np.bool_], meta: list[dict[str, Any]]) -> Any:
     """ExperimentData with per-shot memory of one qubit, one entry per sequence."""
     from qiskit_experiments.framework import ExperimentData
 
@@ -334,3 +463,9 @@ def _results(data: Any, extra: tuple[str, ...] = ()) -> dict[str, dict[str, Any]
                 entry[key] = row[key]
         out[str(row["name"])] = entry
     return out
+
+
+def _fit_parameters(data: Any) -> dict[str, tuple[float, float]]:
+    """name → (value, σ) of every fitted parameter (the analysis' ``fit_summary``)."""
+    summary = data.artifacts("fit_summary").data
+    return {str(k): _nominal(v) for k, v in summary.ufloat_params.items()}

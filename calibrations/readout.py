@@ -1,9 +1,9 @@
-"""How single-qubit routines read their qubit: discriminated shots and qiskit-experiments data.
+"""How single-qubit routines read their qubit: classified shots, excited populations, and
+the data qiskit-experiments' analyses take.
 
-A routine's ``analyze`` gets instrument data only, but thresholding the shots needs the
-discriminator (``iq_angle_rad``, ``threshold``) the measurement was made with. Routines
-record the qubit's calibration when they build the experiment (:class:`BuiltReadout`), or
-take it as the ``readout`` argument of ``analyze`` (re-analysis of a stored run).
+A routine records the discriminator it classifies shots with in its setup when it plans
+the measurement (:class:`~qneko_hw.discrimination.Discriminator`), so the fit of the data
+read back from a run file classifies the same way.
 
 qiskit-experiments' curve analyses get *per-shot* classified memory (level 2: every shot's
 outcome, and the counts made from it), never averaged IQ points: their default data
@@ -13,46 +13,23 @@ processor reads counts, and IQ averages given as anything else are silently misr
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from qneko_hw.config.calibration import QubitCalibration
-from qneko_hw.discrimination import classify
+from qneko_hw.analysis import project_iq
+from qneko_hw.config.calibration import CalibrationState
+from qneko_hw.discrimination import Discriminator
+from qneko_hw.errors import CalibrationError
 
 __all__ = [
-    "BuiltReadout",
     "binomial_error",
     "counts_experiment_data",
-    "discriminated",
     "excited_population",
+    "population_label",
+    "require_discriminator",
 ]
-
-
-@dataclass
-class BuiltReadout:
-    """The calibration each qubit had when a routine built its experiment."""
-
-    by_qubit: dict[str, QubitCalibration] = field(default_factory=dict)
-
-    def record(self, qubit: str, cal: QubitCalibration) -> None:
-        """Remember ``cal`` as the calibration ``qubit`` is measured with."""
-        self.by_qubit[qubit] = cal
-
-    def get(self, qubit: str, given: QubitCalibration | None) -> QubitCalibration | None:
-        """``given`` if not None, else the calibration recorded at build time, if any."""
-        return given if given is not None else self.by_qubit.get(qubit)
-
-
-def discriminated(
-    shots: NDArray[np.complexfloating], cal: QubitCalibration | None
-) -> NDArray[np.bool_] | None:
-    """Per-shot outcomes (steps, shots), True for |1⟩, or None without a discriminator."""
-    if cal is None or cal.iq_angle_rad is None or cal.threshold is None:
-        return None
-    return classify(shots, cal.iq_angle_rad.value, cal.threshold.value)
 
 
 def binomial_error(p: NDArray[np.float64], shots: int) -> NDArray[np.float64]:
@@ -61,17 +38,20 @@ def binomial_error(p: NDArray[np.float64], shots: int) -> NDArray[np.float64]:
 
 
 def excited_population(
-    shots: NDArray[np.complexfloating], readout: QubitCalibration | None
+    shots: NDArray[np.complexfloating], discriminator: Discriminator | None
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Excited fraction per step and its error from thresholded shots (steps, shots); without
-    a discriminator, the IQ means projected on their principal axis instead."""
-    from qneko_hw.analysis import project_iq
-
-    outcomes = discriminated(shots, readout)
-    if outcomes is None:
+    a discriminator, the IQ means projected on their principal axis instead (V)."""
+    if discriminator is None:
         return project_iq(shots)
+    outcomes = discriminator.classify(shots)
     y = outcomes.mean(axis=1).astype(np.float64)
     return y, binomial_error(y, outcomes.shape[1])
+
+
+def population_label(discriminator: Discriminator | None) -> tuple[str, str]:
+    """(label, unit) of what :func:`excited_population` gives."""
+    return ("P(|1⟩)", "") if discriminator is not None else ("projected IQ signal", "V")
 
 
 def counts_experiment_data(
@@ -100,3 +80,16 @@ def counts_experiment_data(
         ]
     )
     return data
+
+
+def require_discriminator(state: CalibrationState, qubit: str, routine: str) -> Discriminator:
+    """The qubit's discriminator, for a routine that classifies shots; none raises
+    :class:`CalibrationError` (run the discrimination first)."""
+    disc = Discriminator.of(state.qubit(qubit))
+    if disc is None:
+        raise CalibrationError(
+            f"{qubit}: {routine} needs a discriminator (run discrimination first)",
+            qubit=qubit,
+            routine=routine,
+        )
+    return disc

@@ -1,16 +1,18 @@
 """Resonator spectroscopy through the digitizer: sweep the readout tone, fit the resonance.
 
-build → one single-step experiment per frequency (Hz) around the current readout
-frequency: set the frame of ``<qubit>.readout`` to it, then measure with the calibrated
-readout pulse; the qubit is left in its (thermal) ground state. The points are separate
-programs because a digitizer demodulates every sweep step of a program at one frequency
-(the compiler takes the demodulator's IF from step 0), so a one-program frame-frequency
-sweep would be demodulated at the wrong IF everywhere but at its first point.
-analyze → the mean IQ point per frequency is fitted by the complex response of a
-driven damped resonator (the integrated field): ``z(f) = c + A·e^{iφ}/(1 + 2i·(f − f_r)/κ)``
-(f_r: resonance in Hz, κ: FWHM linewidth in Hz, A, φ, c: scale, phase and background in V),
-by least squares on the real and imaginary parts. The window integrates the ring-up too, so
-the fitted κ is an effective linewidth, somewhat above the resonator's own.
+plan → one single-step program per frequency (Hz) around the current readout frequency:
+set the frame of ``<qubit>.readout`` to it, then measure with the calibrated readout pulse;
+the qubit is left in its (thermal) ground state. The points are separate programs because a
+digitizer demodulates every sweep step of a program at one frequency (the compiler takes
+the demodulator's IF from step 0), so a one-program frame-frequency sweep would be
+demodulated at the wrong IF everywhere but at its first point. Axis: ``frequency_hz``.
+fit → the mean IQ point per frequency is fitted by the complex response of a driven damped
+resonator (the integrated field): ``z(f) = c + A·e^{iφ}/(1 + 2i·(f − f_r)/κ)`` (f_r:
+resonance in Hz, κ: FWHM linewidth in Hz, A, φ, c: scale, phase and background in V), by
+least squares on the real and imaginary parts (:func:`fit_resonance`, shared with the VNA
+and punch-out routines). The window integrates the ring-up too, so the fitted κ is an
+effective linewidth, somewhat above the resonator's own. The figure shows |z| against
+frequency and the trace in the IQ plane, each with the model on a dense grid.
 update → ``readout_frequency_hz`` = f_r (the resonance with the qubit in |0⟩); readout
 optimization then moves it to where |0⟩ and |1⟩ separate best.
 """
@@ -18,20 +20,31 @@ optimization then moves it to where |0⟩ and |1⟩ separate best.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import scipy.optimize
 from numpy.typing import NDArray
 
-from qneko_hw.analysis import Fit, Quality
-from qneko_hw.config.calibration import CalibrationState, CalValue
+from qneko_hw.analysis import Results, Verdict, dense, r_squared
+from qneko_hw.calibrations.routine import Plan, Routine, Update
+from qneko_hw.config.base import Frozen
+from qneko_hw.config.calibration import CalibrationState
 from qneko_hw.config.station import Station
+from qneko_hw.data import Axis, Data
 from qneko_hw.errors import CalibrationError
-from qneko_hw.executor import ExecutionResult
 from qneko_hw.experiment import Experiment, Measure, SetFrequency, Sweep
+from qneko_hw.plot.figures import Figure, Panel, Series
 
-__all__ = ["ResonatorSpectroscopy", "fit_resonance", "resonance_fit", "resonance_model"]
+__all__ = [
+    "ResonanceFit",
+    "ResonatorSpectroscopy",
+    "ResonatorSpectroscopySetup",
+    "fit_resonance",
+    "resonance_model",
+    "resonance_results",
+    "spectroscopy_programs",
+]
 
 
 def resonance_model(
@@ -45,62 +58,48 @@ def resonance_model(
     return np.asarray(c + a / (1 + 2j * hand * (f - f_r) / kappa), dtype=np.complex128)
 
 
+class ResonanceFit(Frozen):
+    """A fitted resonance: f_r and κ (Hz) with their σ, the complex scale ``a`` and
+    background ``c`` (unit of the trace), the hand h = ±1, and R² of the complex fit."""
+
+    f_r: float
+    kappa: float
+    sigma_f_r: float
+    sigma_kappa: float
+    a_re: float
+    a_im: float
+    c_re: float
+    c_im: float
+    hand: int
+    r2: float
+
+    @property
+    def a(self) -> complex:
+        """Complex scale of the resonance."""
+        return complex(self.a_re, self.a_im)
+
+    @property
+    def c(self) -> complex:
+        """Off-resonant background."""
+        return complex(self.c_re, self.c_im)
+
+    def model(self, f: NDArray[np.float64]) -> NDArray[np.complex128]:
+        """The fitted response at frequencies ``f`` (Hz)."""
+        return resonance_model(f, self.f_r, self.kappa, self.a, self.c, hand=self.hand)
+
+
 def fit_resonance(
     f: NDArray[np.float64], z: NDArray[np.complex128], err: NDArray[np.float64]
-) -> tuple[NDArray[np.float64], NDArray[np.float64], float]:
-    """Fit :func:`resonance_model` to the mean IQ points ``z`` (V) of frequencies ``f`` (Hz).
-
-    Returns:
-        (params, sigmas, r²): params = (f_r, κ, Re a, Im a, Re c, Im c, h) in Hz and V.
-    """
+) -> ResonanceFit:
+    """Fit :func:`resonance_model` to the mean IQ points ``z`` of frequencies ``f`` (Hz)
+    with standard errors ``err`` (both hands; the better one)."""
     fits = [_fit_hand(f, z, err, hand) for hand in (1, -1)]
-    return min(fits, key=lambda fit: fit[3])[:3]
-
-
-def resonance_fit(
-    routine: str,
-    qubit: str,
-    f: NDArray[np.float64],
-    z: NDArray[np.complex128],
-    *,
-    fitted: tuple[NDArray[np.float64], NDArray[np.float64], float],
-    noise: float,
-    depth: dict[str, float],
-) -> Fit:
-    """The :class:`Fit` of a resonance fitted by :func:`fit_resonance` (``fitted``: its
-    parameters, their standard errors and R²) to the trace ``z(f)`` of noise ``noise``
-    (same unit as z): bad if the resonance is not resolved 5 σ deep inside the sweep, poor
-    if the fit is weak or wider than the sweep. ``depth``: the depth value(s) to report."""
-    p, s, r2 = fitted
-    f_r, kappa = float(p[0]), abs(float(p[1]))
-    a, c = complex(p[2], p[3]), complex(p[4], p[5])
-    quality: Quality
-    inside = f.min() + kappa / 2 <= f_r <= f.max() - kappa / 2
-    if not (np.all(np.isfinite(s[:2])) and inside) or abs(a) < 5 * noise:
-        quality, msg = "bad", f"no resonance in the sweep (depth {abs(a) / noise:.1f} σ)"
-    elif r2 < 0.9 or kappa > f.max() - f.min():
-        quality, msg = "poor", f"resonance at {f_r / 1e9:.6f} GHz, poor fit (R² {r2:.2f})"
-    else:
-        quality = "good"
-        msg = f"resonance at {f_r / 1e9:.6f} GHz, κ = {kappa / 1e6:.2f} MHz"
-    model = resonance_model(f, f_r, float(p[1]), a, c, hand=int(p[6]))
-    return Fit(
-        routine=routine,
-        qubit=qubit,
-        values={"resonator_frequency_hz": f_r, "kappa_hz": kappa, **depth},
-        uncertainties={"resonator_frequency_hz": float(s[0]), "kappa_hz": float(s[1])},
-        quality=quality,
-        r_squared=r2,
-        message=msg,
-        x=tuple(float(v) for v in f),
-        y=tuple(float(v) for v in np.abs(z)),
-        y_fit=tuple(float(v) for v in np.abs(model)),
-    )
+    return min(fits, key=lambda fit: fit[1])[0]
 
 
 def _fit_hand(
     f: NDArray[np.float64], z: NDArray[np.complex128], err: NDArray[np.float64], hand: int
-) -> tuple[NDArray[np.float64], NDArray[np.float64], float, float]:
+) -> tuple[ResonanceFit, float]:
     c0 = complex(np.median(np.concatenate((z[:3], z[-3:]))))
     depth = np.abs(z - c0)
     k = int(np.argmax(depth))
@@ -130,24 +129,165 @@ def _fit_hand(
         sig = np.sqrt(np.clip(np.diag(cov), 0, None)) * units
     except np.linalg.LinAlgError:
         sig = np.full(p0.size, np.inf)
-    params = np.append(sol.x * units, hand)
-    params[0] += f_r0
-    model = resonance_model(
-        f,
-        params[0],
-        params[1],
-        complex(params[2], params[3]),
-        complex(params[4], params[5]),
-        hand=hand,
-    )
+    p = sol.x * units
+    p[0] += f_r0
+    model = resonance_model(f, p[0], p[1], complex(p[2], p[3]), complex(p[4], p[5]), hand=hand)
     ss_res = float((np.abs(z - model) ** 2).sum())
     ss_tot = float((np.abs(z - z.mean()) ** 2).sum())
-    r2 = 1 - ss_res / ss_tot if ss_tot > 0 else 0.0
-    return params, sig, r2, float(sol.cost)
+    fit = ResonanceFit(
+        f_r=float(p[0]),
+        kappa=abs(float(p[1])),
+        sigma_f_r=float(sig[0]),
+        sigma_kappa=float(sig[1]),
+        a_re=float(p[2]),
+        a_im=float(p[3]),
+        c_re=float(p[4]),
+        c_im=float(p[5]),
+        hand=hand,
+        r2=1 - ss_res / ss_tot if ss_tot > 0 else 0.0,
+    )
+    return fit, float(sol.cost)
 
 
-@dataclass(frozen=True)
-class ResonatorSpectroscopy:
+def _resonance_figure(
+    f: NDArray[np.float64],
+    z: NDArray[np.complex128],
+    err: NDArray[np.float64],
+    fit: ResonanceFit | None,
+    *,
+    unit: str,
+    label: str,
+) -> Figure:
+    mag = Series.points(f, np.abs(z), err)
+    iq = Series.points(z.real, z.imag, label="data")
+    magnitude: list[Series] = [mag]
+    plane: list[Series] = [iq]
+    r2_mag = None
+    note = ""
+    if fit is not None:
+        grid = dense(f)
+        model = fit.model(grid)
+        magnitude.append(Series.line(grid, np.abs(model)))
+        plane.append(Series.line(model.real, model.imag))
+        magnitude.append(Series(kind="vline", x=(fit.f_r,), label="f_r", color="C2"))
+        r2_mag = r_squared(np.abs(z), np.abs(fit.model(f)))
+        note = f"f_r = {fit.f_r / 1e9:.6f} GHz\nκ = {fit.kappa / 1e6:.3f} MHz"
+    return Figure(
+        panels=(
+            Panel(
+                x_label="frequency",
+                x_unit="Hz",
+                y_label=f"|{label}|",
+                y_unit=unit,
+                series=tuple(magnitude),
+                r_squared=r2_mag,
+                note=note,
+            ),
+            Panel(
+                x_label=f"Re {label}",
+                x_unit=unit,
+                y_label=f"Im {label}",
+                y_unit=unit,
+                series=tuple(plane),
+                r_squared=None if fit is None else fit.r2,
+            ),
+        )
+    )
+
+
+def resonance_results(
+    routine: str,
+    qubit: str,
+    f: NDArray[np.float64],
+    z: NDArray[np.complex128],
+    err: NDArray[np.float64],
+    *,
+    noise: float,
+    unit: str = "V",
+    label: str = "z",
+    depth_key: str = "depth_v",
+) -> Results:
+    """The :class:`Results` of a resonance fitted to the trace ``z(f)`` (standard errors
+    ``err``, white noise ``noise``, same unit as z; f in Hz): bad if the resonance is not
+    resolved 5 σ deep inside the sweep, poor if the fit is weak or wider than the sweep.
+    ``depth_key`` names the reported depth (|a| in the trace's unit, or |a|/|c| for a
+    transmission without unit)."""
+    if f.size < 7 or f.shape != z.shape:
+        figure = (
+            _resonance_figure(f, z, err, None, unit=unit, label=label)
+            if f.shape == z.shape
+            else None
+        )
+        return Results.failed(routine, qubit, "fewer than 7 frequencies measured", figure)
+    try:
+        fit = fit_resonance(f, z, err)
+    except (ValueError, RuntimeError) as exc:
+        return Results.failed(
+            routine,
+            qubit,
+            f"fit failed: {exc}",
+            _resonance_figure(f, z, err, None, unit=unit, label=label),
+        )
+    depth = abs(fit.a) if unit else (abs(fit.a) / abs(fit.c) if abs(fit.c) > 0 else math.inf)
+    inside = f.min() + fit.kappa / 2 <= fit.f_r <= f.max() - fit.kappa / 2
+    verdict: Verdict
+    finite = math.isfinite(fit.sigma_f_r) and math.isfinite(fit.sigma_kappa)
+    if not (finite and inside) or abs(fit.a) < 5 * noise:
+        verdict = "bad"
+        msg = f"no resonance in the sweep (depth {abs(fit.a) / max(noise, 1e-300):.1f} σ)"
+    elif fit.r2 < 0.9 or fit.kappa > f.max() - f.min():
+        verdict, msg = "poor", f"resonance at {fit.f_r / 1e9:.6f} GHz, poor fit (R² {fit.r2:.2f})"
+    else:
+        verdict = "good"
+        msg = f"resonance at {fit.f_r / 1e9:.6f} GHz, κ = {fit.kappa / 1e6:.2f} MHz"
+    return Results(
+        routine=routine,
+        qubit=qubit,
+        verdict=verdict,
+        message=msg,
+        values={"resonator_frequency_hz": fit.f_r, "kappa_hz": fit.kappa, depth_key: depth},
+        uncertainties={"resonator_frequency_hz": fit.sigma_f_r, "kappa_hz": fit.sigma_kappa},
+        r_squared=fit.r2,
+        figure=_resonance_figure(f, z, err, fit, unit=unit, label=label),
+    )
+
+
+def iq_trace(
+    shots: NDArray[np.complexfloating],
+) -> tuple[NDArray[np.complex128], NDArray[np.float64], float]:
+    """Mean IQ point per step (V), its standard error per step, and the median error."""
+    data = np.asarray(shots, dtype=np.complex128)
+    z = data.mean(axis=1)
+    err = np.sqrt(data.real.var(axis=1) + data.imag.var(axis=1)) / math.sqrt(2 * data.shape[1])
+    return z, err, float(np.median(err))
+
+
+def spectroscopy_programs(
+    routine: str, qubit: str, frequencies_hz: NDArray[np.float64], shots: int
+) -> list[Experiment]:
+    """One single-step experiment per readout frequency (Hz): set the readout frame, measure."""
+    return [
+        Experiment(
+            name=f"{routine}_{qubit}",
+            instructions=(
+                SetFrequency(channel=f"{qubit}.readout", frequency_hz=float(f)),
+                Measure(qubit=qubit, name=qubit),
+            ),
+            sweep=Sweep(parameter="frequency_hz", instruction=0, values=(float(f),)),
+            shots=shots,
+        )
+        for f in frequencies_hz
+    ]
+
+
+class ResonatorSpectroscopySetup(Frozen):
+    """The readout pulse the resonator was probed with: amplitude (V), duration (s)."""
+
+    readout_amplitude_v: float
+    readout_duration_s: float
+
+
+class ResonatorSpectroscopy(Routine[ResonatorSpectroscopySetup]):
     """Readout-resonator spectroscopy with the digitizer.
 
     Attributes:
@@ -155,71 +295,38 @@ class ResonatorSpectroscopy:
         points: frequencies; shots: shots per frequency.
     """
 
+    kind: ClassVar[str] = "resonator_spectroscopy"
+    setup_type: ClassVar[type[ResonatorSpectroscopySetup]] = ResonatorSpectroscopySetup
+    updates: ClassVar[tuple[Update, ...]] = (
+        Update("resonator_frequency_hz", "readout_frequency_hz"),
+    )
+
     span_hz: float = 8e6
     points: int = 41
     shots: int = 200
     name: str = "resonator_spectroscopy"
 
-    def build(self, qubit: str, state: CalibrationState, station: Station) -> list[Experiment]:
-        """One experiment per frequency (Hz): set the readout frame, measure."""
+    def plan(
+        self, qubit: str, state: CalibrationState, station: Station
+    ) -> Plan[ResonatorSpectroscopySetup]:
+        """One program per frequency (Hz): set the readout frame, measure."""
         cal = state.qubit(qubit)
         if station.feedline_of(qubit) is None:
             raise CalibrationError(f"{qubit} has no readout line", qubit=qubit, routine=self.name)
         centre = cal.readout_frequency_hz.value
         freqs = centre + np.linspace(-self.span_hz / 2, self.span_hz / 2, self.points)
-        return [
-            Experiment(
-                name=f"{self.name}_{qubit}",
-                instructions=(
-                    SetFrequency(channel=f"{qubit}.readout", frequency_hz=float(f)),
-                    Measure(qubit=qubit, name=qubit),
-                ),
-                sweep=Sweep(parameter="frequency_hz", instruction=0, values=(float(f),)),
-                shots=self.shots,
-            )
-            for f in freqs
-        ]
+        setup = ResonatorSpectroscopySetup(
+            readout_amplitude_v=cal.readout_amplitude_v.value,
+            readout_duration_s=cal.readout_duration_s.value,
+        )
+        axis = Axis.of("frequency_hz", freqs, "Hz", "readout frequency")
+        return Plan.programs(
+            setup, [axis], *spectroscopy_programs(self.name, qubit, freqs, self.shots)
+        )
 
-    def analyze(self, qubit: str, result: ExecutionResult) -> Fit:
+    def fit(self, data: Data[ResonatorSpectroscopySetup]) -> Results:
         """Resonance frequency and linewidth (Hz) from the mean IQ point per frequency."""
-        shots = result.shots.get(qubit)
-        if shots is None or shots.shape[0] < 7:
-            return Fit.failed(self.name, qubit, "fewer than 7 frequencies measured")
-        f = np.asarray(result.sweep_values, dtype=np.float64)
-        data = np.asarray(shots, dtype=np.complex128)
-        z = data.mean(axis=1)
-        err = np.sqrt(data.real.var(axis=1) + data.imag.var(axis=1)) / math.sqrt(2 * data.shape[1])
-        try:
-            p, s, r2 = fit_resonance(f, z, err)
-        except (ValueError, RuntimeError) as exc:
-            return Fit.failed(self.name, qubit, f"fit failed: {exc}")
-        amp = abs(complex(p[2], p[3]))
-        noise = float(np.median(err))
-        return resonance_fit(
-            self.name, qubit, f, z, fitted=(p, s, r2), noise=noise, depth={"depth_v": amp}
+        z, err, noise = iq_trace(data.iq(data.qubit))
+        return resonance_results(
+            self.name, data.qubit, data.axis("frequency_hz"), z, err, noise=noise
         )
-
-    def update(self, state: CalibrationState, fit: Fit, run_id: str) -> CalibrationState:
-        """New state with the readout frequency at the resonance; a bad fit raises."""
-        return set_readout_frequency(state, fit, run_id, self.name, "resonator spectroscopy")
-
-
-def set_readout_frequency(
-    state: CalibrationState, fit: Fit, run_id: str, routine: str, label: str
-) -> CalibrationState:
-    """New state with ``readout_frequency_hz`` at the fitted resonance; a bad fit raises."""
-    if fit.quality == "bad":
-        raise CalibrationError(
-            f"{fit.qubit}: {label} unusable: {fit.message}",
-            qubit=fit.qubit,
-            routine=routine,
-            reason=fit.message,
-        )
-    return state.with_qubit(
-        fit.qubit,
-        readout_frequency_hz=CalValue.measured(
-            fit.values["resonator_frequency_hz"],
-            fit.uncertainties["resonator_frequency_hz"],
-            run_id,
-        ),
-    )

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from qneko_hw.calibrations.graph import (
     Action,
@@ -35,7 +35,8 @@ from qneko_hw.calibrations.graph import (
     judge,
     measured_at,
 )
-from qneko_hw.calibrations.runner import Routine, RoutineOutcome, multiplexable
+from qneko_hw.calibrations.routine import Routine
+from qneko_hw.calibrations.runner import RoutineOutcome, multiplexable
 from qneko_hw.config.calibration import CalibrationState, QubitCalibration
 from qneko_hw.errors import CalibrationError, ConfigError
 
@@ -54,7 +55,7 @@ class _NodeFailedError(Exception):
 class _Request:
     node: str
     action: Action
-    routine: Routine
+    routine: Routine[Any]
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ class GroupRunner(Protocol):
 
     def __call__(
         self,
-        routine: Routine,
+        routine: Routine[Any],
         qubits: Sequence[str],
         state: CalibrationState,
         progress: Callable[[str, str], None],
@@ -297,10 +298,11 @@ class _QubitWalk:
             verdict, error = "bad_data", str(reply.error)
         elif outcome is None or outcome.error is not None:
             verdict, error = "bad_data", str(outcome.error if outcome else "no outcome")
-        elif outcome.fit.quality == "bad":
-            verdict, error = "bad_data", f"bad fit: {outcome.fit.message}"
+        elif outcome.results.verdict == "bad":
+            verdict, error = "bad_data", f"bad results: {outcome.results.message}"
         elif judged:
-            verdict = (node.judge or judge)(node, before, outcome.state.qubit(self.q), outcome.fit)
+            new = outcome.state.qubit(self.q)
+            verdict = (node.judge or judge)(node, before, new, outcome.results)
         else:
             verdict = "in_spec"
         self.e.steps.append(
@@ -357,7 +359,7 @@ def _describe(exc: Exception) -> str:
 def _summary(outcome: RoutineOutcome | None) -> str:
     if outcome is None:
         return ""
-    return f"{outcome.fit.quality}: {outcome.fit.message}"
+    return f"{outcome.results.verdict}: {outcome.results.message}"
 
 
 # --- the scheduler -------------------------------------------------------------------

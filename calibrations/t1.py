@@ -1,9 +1,14 @@
 """T1: π pulse, swept delay, measure; qiskit-experiments' ``T1Analysis`` on classified shots.
 
-build → the calibrated π pulse, a delay swept from 0 to ``span_factor`` × the expected T1
-(the stored T1, else ``t1_guess_s``; capped at ``max_span_s``), then measure;
-analyze → every shot thresholded with the qubit's discriminator, per-shot memory fitted by
-``T1Analysis`` (``amp·exp(−t/T1) + base``); update → ``t1_s``.
+plan → the calibrated π pulse, a delay swept from 0 to ``span_factor`` × the expected T1
+(the stored T1, else ``t1_guess_s``; capped at ``max_span_s``), then measure; the qubit's
+discriminator (required: without one the plan raises
+:class:`~qneko_hw.errors.CalibrationError`), the span and the expected T1 go into the
+setup, the delays into the ``delay_s`` axis (every step of every program, in order);
+fit → every shot thresholded with the setup's discriminator, per-shot memory fitted by
+``T1Analysis`` (``amp·exp(−t/T1) + base`` of P(|1⟩)); the figure is P(|1⟩) against the
+delay (s) with the fitted decay on a dense grid;
+update → ``t1_s``.
 
 Delays (``spacing``): ``geometric`` (default) is 0 and ``points − 1`` delays spaced
 geometrically from ``span/1000`` to the span; it resolves any T1 from about span/400 to
@@ -18,43 +23,51 @@ next run spans ``span_factor`` × this estimate).
 The delay costs AWG memory and time: every sweep step of a program is as long as its
 longest delay (steps are aligned on their measurement). The delays are therefore split into
 programs (:func:`delay_programs`) of at most ``PROGRAM_SAMPLES`` samples (steps × longest
-step) each; the split depends only on the settings, not on the qubit, so every qubit builds
-the same number of programs of the same sizes (their builds can be multiplexed).
+step) each; the split depends only on the settings, not on the qubit, so every qubit plans
+the same number of programs of the same sizes (their plans can be multiplexed).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
-from qneko_hw.analysis import Fit, Quality
-from qneko_hw.calibrations.gates import drive_limit_v, gate_pulse
-from qneko_hw.calibrations.readout import BuiltReadout, counts_experiment_data, discriminated
-from qneko_hw.compiler.traits import awg_traits
-from qneko_hw.config.calibration import CalibrationState, CalValue, QubitCalibration
+from qneko_hw.analysis import Results, Verdict, dense, r_squared
+from qneko_hw.calibrations.gates import drive_limit_v, drive_sample_period_s, gate_pulse
+from qneko_hw.calibrations.readout import (
+    binomial_error,
+    counts_experiment_data,
+    require_discriminator,
+)
+from qneko_hw.calibrations.routine import Plan, Routine, Update
+from qneko_hw.config.base import Frozen
+from qneko_hw.config.calibration import CalibrationState, QubitCalibration
 from qneko_hw.config.station import Station
-from qneko_hw.errors import CalibrationError
-from qneko_hw.executor import ExecutionResult
+from qneko_hw.data import Axis, Data
+from qneko_hw.discrimination import Discriminator
 from qneko_hw.experiment import Delay, Experiment, Measure, Play, Sweep
+from qneko_hw.plot.figures import Figure, fit_panel
 
 __all__ = [
     "PROGRAM_COST_SAMPLES",
     "PROGRAM_SAMPLES",
     "T1",
+    "DecayKind",
     "Spacing",
+    "T1Setup",
     "delay_grid",
     "delay_programs",
-    "sample_time_s",
+    "fit_decay",
     "spaced_delays",
     "split_sweep",
 ]
 
 Spacing = Literal["geometric", "linear"]
+DecayKind = Literal["T1", "T2"]
 #: Most samples one delay program may take (sweep steps × its longest step): a quarter of
 #: the smallest AWG memory (16 Mi samples), so four channels of multiplexed qubits fit.
 PROGRAM_SAMPLES = 2_000_000
@@ -65,14 +78,10 @@ PROGRAM_COST_SAMPLES = 500_000
 FIRST_FRACTION = 1e-3
 
 
-def sample_time_s(station: Station, qubit: str) -> float:
-    """Sample period (s) of ``qubit``'s drive AWG."""
-    return 1.0 / awg_traits(station.instruments[station.drive[qubit].awg].model).sample_rate_hz
-
-
 def delay_grid(station: Station, qubit: str, span_s: float, points: int) -> tuple[float, ...]:
-    """``points`` delays (s) from 0 to ``span_s`` on the drive AWG's sample grid."""
-    dt = sample_time_s(station, qubit)
+    """``points`` delays (s) from 0 to ``span_s`` (s) on the drive AWG's sample grid
+    (delays rounding to the same sample are merged)."""
+    dt = drive_sample_period_s(station, qubit)
     samples = np.unique(np.round(np.linspace(0.0, span_s, points) / dt).astype(np.int64))
     return tuple(float(k * dt) for k in samples)
 
@@ -87,10 +96,11 @@ def _unit_grid(points: int, spacing: Spacing) -> NDArray[np.float64]:
 def spaced_delays(
     station: Station, qubit: str, span_s: float, points: int, spacing: Spacing
 ) -> tuple[float, ...]:
-    """``points`` delays (s) from 0 to ``span_s``, rounded to the drive AWG's sample grid:
-    evenly spaced (``linear``) or 0 then geometric from ``span/1000`` (``geometric``).
-    Delays are not merged when they round to the same sample (the count stays ``points``)."""
-    dt = sample_time_s(station, qubit)
+    """``points`` delays (s) from 0 to ``span_s`` (s), rounded to the drive AWG's sample
+    grid: evenly spaced (``linear``) or 0 then geometric from ``span/1000``
+    (``geometric``). Delays are not merged when they round to the same sample (the count
+    stays ``points``)."""
+    dt = drive_sample_period_s(station, qubit)
     samples = np.round(_unit_grid(points, spacing) * span_s / dt).astype(np.int64)
     return tuple(float(k * dt) for k in samples)
 
@@ -131,21 +141,157 @@ def delay_programs(
 
 def split_sweep(
     exp: Experiment, delays: Sequence[float], groups: Sequence[range]
-) -> Experiment | list[Experiment]:
-    """``exp`` with its sweep over ``delays``, one experiment per index range of ``groups``
-    (the experiment itself when there is one)."""
+) -> list[Experiment]:
+    """``exp`` with its sweep over ``delays`` (s), one experiment per index range of
+    ``groups``, in order (their steps stacked are the ``delays``)."""
     assert exp.sweep is not None
-    parts = [
+    return [
         exp.model_copy(
             update={"sweep": exp.sweep.model_copy(update={"values": tuple(delays[i] for i in g)})}
         )
         for g in groups
     ]
-    return parts[0] if len(parts) == 1 else parts
 
 
-@dataclass(frozen=True)
-class T1:
+def _decay_figure(
+    x: NDArray[np.float64],
+    p1: NDArray[np.float64],
+    err: NDArray[np.float64],
+    *,
+    x_label: str,
+    model: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None,
+    r2: float | None = None,
+    note: str = "",
+) -> Figure:
+    """P(|1⟩) against the delay (s), with the model (dense x, values) if given."""
+    panel = fit_panel(
+        x, p1, err, model, x_label=x_label, x_unit="s", y_label="P(|1⟩)", r_squared=r2, note=note
+    )
+    return Figure(panels=(panel,))
+
+
+def fit_decay(
+    routine: str,
+    qubit: str,
+    delays: NDArray[np.float64],
+    outcomes: NDArray[np.bool_],
+    *,
+    kind: DecayKind,
+    key: str,
+    x_label: str = "delay",
+) -> Results:
+    """Exponential decay by qiskit-experiments on per-shot classified memory.
+
+    ``kind`` is ``"T1"`` (``T1Analysis``, which fits P(|1⟩) = ``amp·exp(−t/τ) + base``) or
+    ``"T2"`` (``T2HahnAnalysis``, echo, which fits P(|0⟩) = ``amp·exp(−t/τ) + base``, its
+    bounds and quality criteria written for P(|0⟩) decaying from 1 to ½). Whatever the
+    analysis fits, the results are of P(|1⟩), the quantity plotted: the model drawn, R²
+    and ``amplitude``/``baseline`` are those of P(|1⟩)(t) = ``amplitude·exp(−t/τ) +
+    baseline`` (for the echo ``amplitude = −amp`` and ``baseline = 1 − base``). The fitted
+    τ (s) is reported under ``key``.
+
+    Args:
+        routine, qubit: what is fitted.
+        delays: the delay of each step (s): ``x_label`` on the plot.
+        outcomes: (steps, shots) classified shots, True for |1⟩.
+    """
+    from qiskit_experiments.data_processing import DataProcessor, Probability
+    from qiskit_experiments.library.characterization.analysis import T1Analysis, T2HahnAnalysis
+
+    x = np.asarray(delays, dtype=np.float64)
+    p1 = outcomes.mean(axis=1).astype(np.float64)
+    err = binomial_error(p1, int(outcomes.shape[1]))
+    if x.size < 5:
+        return Results.failed(
+            routine,
+            qubit,
+            f"{x.size} delays are too few for a decay fit",
+            figure=_decay_figure(x, p1, err, x_label=x_label),
+        )
+    outcome = "1" if kind == "T1" else "0"
+    analysis = T1Analysis() if kind == "T1" else T2HahnAnalysis()
+    analysis.set_options(
+        plot=False,
+        data_processor=DataProcessor("counts", [Probability(outcome=outcome)]),
+    )
+    data = analysis.run(counts_experiment_data(x, outcomes)).block_for_results()
+    table = data.analysis_results(dataframe=True)
+    if kind not in set(table["name"]):
+        return Results.failed(
+            routine,
+            qubit,
+            f"{type(analysis).__name__} failed",
+            figure=_decay_figure(x, p1, err, x_label=x_label),
+        )
+    row = table[table["name"] == kind].iloc[0]
+    tau = float(row["value"].nominal_value)
+    tau_err = float(row["value"].std_dev)
+    summary = data.artifacts("fit_summary").data
+    params = {k: float(v) for k, v in summary.params.items()}
+    # the analysis's model of P(outcome), as P(|1⟩)
+    sign = 1.0 if outcome == "1" else -1.0
+    amplitude = sign * params["amp"]
+    baseline = params["base"] if outcome == "1" else 1.0 - params["base"]
+
+    def model(t: NDArray[np.float64]) -> NDArray[np.float64]:
+        if tau <= 0:
+            return np.full_like(t, baseline)
+        return np.asarray(amplitude * np.exp(-t / tau) + baseline, dtype=np.float64)
+
+    r2 = r_squared(p1, model(x))
+    chi2 = float(summary.reduced_chisq)
+    rel = tau_err / tau if tau > 0 else math.inf
+    verdict: Verdict
+    span = float(x.max())
+    if row["quality"] == "good" and rel < 0.1 and tau < span / 2:
+        verdict, msg = "good", f"decay fitted ({kind} = {tau * 1e6:.2f} µs ± {rel:.1%})"
+    elif tau > 0 and rel < 0.5 and math.isfinite(chi2) and tau >= span / 2:
+        verdict = "poor"
+        msg = (
+            f"{kind} = {tau * 1e6:.2f} µs ± {rel:.1%} exceeds half the span "
+            f"({span * 1e6:.0f} µs): span too short, the next run spans from this estimate"
+        )
+    elif tau > 0 and rel < 0.5 and math.isfinite(chi2):
+        verdict = "poor"
+        msg = f"weak decay fit (relative error {rel:.1%}, reduced χ² {chi2:.2f})"
+    else:
+        verdict, msg = "bad", f"no decay resolved ({kind} = {tau:g} s ± {tau_err:g} s)"
+    grid = dense(x)
+    return Results(
+        routine=routine,
+        qubit=qubit,
+        verdict=verdict,
+        message=msg,
+        values={key: tau, "amplitude": amplitude, "baseline": baseline},
+        uncertainties={key: tau_err},
+        r_squared=r2,
+        figure=_decay_figure(
+            x,
+            p1,
+            err,
+            x_label=x_label,
+            model=(grid, model(grid)),
+            r2=r2,
+            note=f"{kind} = {tau * 1e6:.2f} ± {tau_err * 1e6:.2f} µs",
+        ),
+    )
+
+
+class T1Setup(Frozen):
+    """What the T1 fit needs besides the shots.
+
+    Attributes:
+        discriminator: what the shots are classified with.
+        span_s: the longest delay (s).
+        expected_t1_s: the T1 (s) the span was chosen for (stored, else the guess).
+    """
+
+    discriminator: Discriminator
+    span_s: float
+    expected_t1_s: float
+
+
+class T1(Routine[T1Setup]):
     """Energy-relaxation time.
 
     Attributes:
@@ -154,6 +300,10 @@ class T1:
         longest delay (s); spacing: ``geometric`` or ``linear`` delays (module docstring).
     """
 
+    kind: ClassVar[str] = "t1"
+    setup_type: ClassVar[type[T1Setup]] = T1Setup
+    updates: ClassVar[tuple[Update, ...]] = (Update("t1_s", "t1_s"),)
+
     points: int = 17
     shots: int = 3000
     span_factor: float = 4.0
@@ -161,23 +311,27 @@ class T1:
     max_span_s: float = 800e-6
     spacing: Spacing = "geometric"
     name: str = "t1"
-    built: BuiltReadout = field(default_factory=BuiltReadout, compare=False, repr=False)
+
+    def expected_s(self, cal: QubitCalibration) -> float:
+        """The T1 (s) expected for ``cal``'s qubit: the stored one, else ``t1_guess_s``."""
+        return cal.t1_s.value if cal.t1_s is not None else self.t1_guess_s
 
     def span_s(self, cal: QubitCalibration) -> float:
         """Longest delay (s) for ``cal``'s qubit."""
-        expected = cal.t1_s.value if cal.t1_s is not None else self.t1_guess_s
-        return min(self.span_factor * expected, self.max_span_s)
+        return min(self.span_factor * self.expected_s(cal), self.max_span_s)
 
-    def build(
-        self, qubit: str, state: CalibrationState, station: Station
-    ) -> Experiment | list[Experiment]:
-        """Experiment(s): π pulse, delay (swept, s), measure; one per delay program."""
+    def plan(self, qubit: str, state: CalibrationState, station: Station) -> Plan[T1Setup]:
+        """π pulse, delay (swept, s), measure; one program per delay group.
+
+        Raises:
+            CalibrationError: the qubit has no drive line or no discriminator.
+        """
         cal = state.qubit(qubit)
         drive_limit_v(station, qubit, self.name)
+        disc = require_discriminator(state, qubit, self.name)
         span = self.span_s(cal)
-        self.built.record(qubit, cal)
         delays = spaced_delays(station, qubit, span, self.points, self.spacing)
-        dt = sample_time_s(station, qubit)
+        dt = drive_sample_period_s(station, qubit, self.name)
         groups = delay_programs(self.points, self.spacing, round(self.max_span_s / dt))
         exp = Experiment(
             name=f"{self.name}_{qubit}",
@@ -190,92 +344,13 @@ class T1:
             shots=self.shots,
             repetition_time_s=max(200e-6, span + 5 * span / self.span_factor),
         )
-        return split_sweep(exp, delays, groups)
+        setup = T1Setup(discriminator=disc, span_s=span, expected_t1_s=self.expected_s(cal))
+        axis = Axis.of("delay_s", delays, "s", "delay between the π pulse and the measurement")
+        return Plan.programs(setup, [axis], *split_sweep(exp, delays, groups))
 
-    def analyze(
-        self, qubit: str, result: ExecutionResult, readout: QubitCalibration | None = None
-    ) -> Fit:
-        """T1 (s) from the thresholded shots (``readout``: the calibration measured with)."""
-        outcomes = discriminated(
-            result.acquisition(qubit, self.name), self.built.get(qubit, readout)
+    def fit(self, data: Data[T1Setup]) -> Results:
+        """T1 (s) from the shots thresholded with the setup's discriminator."""
+        outcomes = data.setup.discriminator.classify(data.iq(data.qubit))
+        return fit_decay(
+            self.name, data.qubit, data.axis("delay_s"), outcomes, kind="T1", key="t1_s"
         )
-        if outcomes is None:
-            return Fit.failed(self.name, qubit, "no discriminator: run discrimination first")
-        return fit_decay(self.name, qubit, result.sweep_values, outcomes, kind="T1", key="t1_s")
-
-    def update(self, state: CalibrationState, fit: Fit, run_id: str) -> CalibrationState:
-        """New state with ``t1_s``; a bad fit raises CalibrationError."""
-        if fit.quality == "bad":
-            raise CalibrationError(
-                f"{fit.qubit}: T1 fit unusable: {fit.message}",
-                qubit=fit.qubit,
-                routine=self.name,
-                reason=fit.message,
-            )
-        t1 = CalValue.measured(fit.values["t1_s"], fit.uncertainties["t1_s"], run_id)
-        return state.with_qubit(fit.qubit, t1_s=t1)
-
-
-def fit_decay(
-    routine: str,
-    qubit: str,
-    delays: np.typing.NDArray[np.float64],
-    outcomes: np.typing.NDArray[np.bool_],
-    *,
-    kind: str,
-    key: str,
-) -> Fit:
-    """Exponential decay ``amp·exp(−t/τ) + base`` by qiskit-experiments on classified shots.
-
-    ``kind`` is ``"T1"`` (``T1Analysis``) or ``"T2"`` (``T2HahnAnalysis``, echo); the fitted
-    τ (s) is reported under ``key``.
-    """
-    from qiskit_experiments.library.characterization.analysis import T1Analysis, T2HahnAnalysis
-
-    x = np.asarray(delays, dtype=np.float64)
-    if x.size < 5:
-        return Fit.failed(routine, qubit, f"{x.size} delays are too few for a decay fit")
-    analysis = T1Analysis() if kind == "T1" else T2HahnAnalysis()
-    analysis.set_options(plot=False)
-    data = analysis.run(counts_experiment_data(x, outcomes)).block_for_results()
-    table = data.analysis_results(dataframe=True)
-    if kind not in set(table["name"]):
-        return Fit.failed(routine, qubit, f"{type(analysis).__name__} failed")
-    row = table[table["name"] == kind].iloc[0]
-    tau = float(row["value"].nominal_value)
-    tau_err = float(row["value"].std_dev)
-    summary = data.artifacts("fit_summary").data
-    params = {k: float(v) for k, v in summary.params.items()}
-    p1 = outcomes.mean(axis=1).astype(np.float64)
-    model = params["amp"] * np.exp(-x / tau) + params["base"] if tau > 0 else np.zeros_like(x)
-    ss_tot = float(((p1 - p1.mean()) ** 2).sum())
-    r2 = 1.0 - float(((p1 - model) ** 2).sum()) / ss_tot if ss_tot > 0 else 0.0
-    chi2 = float(summary.reduced_chisq)
-    rel = tau_err / tau if tau > 0 else math.inf
-    quality: Quality
-    span = float(x.max())
-    if row["quality"] == "good" and rel < 0.1 and tau < span / 2:
-        quality, msg = "good", f"decay fitted ({kind} = {tau * 1e6:.2f} µs ± {rel:.1%})"
-    elif tau > 0 and rel < 0.5 and math.isfinite(chi2) and tau >= span / 2:
-        quality = "poor"
-        msg = (
-            f"{kind} = {tau * 1e6:.2f} µs ± {rel:.1%} exceeds half the span "
-            f"({span * 1e6:.0f} µs): span too short, the next run spans from this estimate"
-        )
-    elif tau > 0 and rel < 0.5 and math.isfinite(chi2):
-        quality = "poor"
-        msg = f"weak decay fit (relative error {rel:.1%}, reduced χ² {chi2:.2f})"
-    else:
-        quality, msg = "bad", f"no decay resolved ({kind} = {tau:g} s ± {tau_err:g} s)"
-    return Fit(
-        routine=routine,
-        qubit=qubit,
-        values={key: tau, "amplitude": params["amp"], "baseline": params["base"]},
-        uncertainties={key: tau_err},
-        quality=quality,
-        r_squared=r2,
-        message=msg,
-        x=tuple(float(v) for v in x),
-        y=tuple(float(v) for v in p1),
-        y_fit=tuple(float(v) for v in model),
-    )

@@ -1,7 +1,7 @@
 """Common base of the adapters that wrap QCoDeS's own drivers into our roles.
 
 An adapter owns one unchanged QCoDeS driver (:attr:`QcodesAdapter.driver`) and exposes a
-role of :mod:`qneko_hw.drivers.roles`. It holds one re-entrant lock per instrument around
+role of :mod:`qneko_hw.roles`. It holds one re-entrant lock per instrument around
 every role method (so a compound operation, e.g. upload then ``SYST:ERR?``, never
 interleaves with another thread's), checks the station's safety limits before it writes,
 turns QCoDeS/PyVISA failures into :class:`InstrumentError` naming the instrument, the
@@ -20,8 +20,8 @@ from typing import Any, Self, TypeVar
 import pyvisa.errors
 
 from qneko_hw.drivers.reconnect import ReconnectPolicy, prepare_socket, run_with_reconnect
-from qneko_hw.drivers.roles import SafetyLimits
 from qneko_hw.errors import InstrumentError, QnekoError
+from qneko_hw.roles import SafetyLimits
 
 __all__ = ["QcodesAdapter", "read_error_queue", "set_nodelay"]
 

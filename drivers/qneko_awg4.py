@@ -22,9 +22,9 @@ from numpy.typing import NDArray
 from qcodes.instrument import InstrumentChannel
 from qcodes.validators import Bool, Ints, Numbers
 
-from qneko_hw.drivers.roles import SafetyLimits
 from qneko_hw.drivers.scpi_driver import QnekoScpiDriver
 from qneko_hw.errors import InstrumentError, SafetyLimitError
+from qneko_hw.roles import SafetyLimits
 
 __all__ = ["QnekoAWG4", "QnekoAWG4Channel"]
 
@@ -65,7 +65,7 @@ class QnekoAWG4Channel(InstrumentChannel["QnekoAWG4"]):
 
 
 class QnekoAWG4(QnekoScpiDriver):
-    """QNeko AWG4; fills the :class:`~qneko_hw.drivers.roles.AWG` role.
+    """QNeko AWG4; fills the :class:`~qneko_hw.roles.AWG` role.
 
     Args:
         name: QCoDeS instrument name.

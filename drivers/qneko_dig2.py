@@ -17,9 +17,9 @@ import numpy as np
 from numpy.typing import NDArray
 from qcodes.validators import Ints
 
-from qneko_hw.drivers.roles import DemodulatorConfig, SafetyLimits
 from qneko_hw.drivers.scpi_driver import QnekoScpiDriver
 from qneko_hw.errors import InstrumentError
+from qneko_hw.roles import DemodulatorConfig, SafetyLimits
 
 __all__ = ["QnekoDIG2"]
 
@@ -32,7 +32,7 @@ _STATES = ("IDLE", "ARMED", "DONE")
 
 
 class QnekoDIG2(QnekoScpiDriver):
-    """QNeko DIG2 digitizer; fills the :class:`~qneko_hw.drivers.roles.Digitizer` role.
+    """QNeko DIG2 digitizer; fills the :class:`~qneko_hw.roles.Digitizer` role.
 
     Args:
         name: QCoDeS instrument name.

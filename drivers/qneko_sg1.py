@@ -12,9 +12,9 @@ from typing import Any
 
 from qcodes.validators import Bool, Numbers
 
-from qneko_hw.drivers.roles import SafetyLimits
 from qneko_hw.drivers.scpi_driver import QnekoScpiDriver
 from qneko_hw.errors import SafetyLimitError
+from qneko_hw.roles import SafetyLimits
 
 __all__ = ["QnekoSG1"]
 
@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 
 class QnekoSG1(QnekoScpiDriver):
-    """QNeko SG1 source; fills the :class:`~qneko_hw.drivers.roles.LOSource` role.
+    """QNeko SG1 source; fills the :class:`~qneko_hw.roles.LOSource` role.
 
     Args:
         name: QCoDeS instrument name.

@@ -12,8 +12,8 @@ import logging
 
 from qneko_hw.drivers.qcodes_adapter import QcodesAdapter
 from qneko_hw.drivers.reconnect import ReconnectPolicy
-from qneko_hw.drivers.roles import SafetyLimits
 from qneko_hw.errors import SafetyLimitError
+from qneko_hw.roles import SafetyLimits
 
 __all__ = ["RsSgs100aSource"]
 
@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 
 
 class RsSgs100aSource(QcodesAdapter):
-    """SGS100A; fills the :class:`~qneko_hw.drivers.roles.LOSource` role.
+    """SGS100A; fills the :class:`~qneko_hw.roles.LOSource` role.
 
     Args:
         name: instrument name (also the QCoDeS instrument's name, unique in the process).

@@ -24,8 +24,8 @@ from pyvisa import constants
 
 from qneko_hw.drivers.qcodes_adapter import QcodesAdapter
 from qneko_hw.drivers.reconnect import ReconnectPolicy
-from qneko_hw.drivers.roles import SafetyLimits
 from qneko_hw.errors import InstrumentError, SafetyLimitError
+from qneko_hw.roles import SafetyLimits
 
 __all__ = ["RsZnb20Vna", "open_vna_resource"]
 
@@ -45,7 +45,7 @@ def open_vna_resource(address: str, visalib: str | None = "@py") -> Any:
 
 
 class RsZnb20Vna(QcodesAdapter):
-    """ZNB20 measuring one S-parameter; fills the :class:`~qneko_hw.drivers.roles.VNA` role.
+    """ZNB20 measuring one S-parameter; fills the :class:`~qneko_hw.roles.VNA` role.
 
     Args:
         name: instrument name (also the QCoDeS instrument's name, unique in the process).

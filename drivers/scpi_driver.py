@@ -34,8 +34,8 @@ from qneko_hw.drivers.reconnect import (
     run_with_reconnect,
     session_socket,
 )
-from qneko_hw.drivers.roles import SafetyLimits
 from qneko_hw.errors import InstrumentError
+from qneko_hw.roles import SafetyLimits
 
 __all__ = ["QnekoScpiDriver"]
 

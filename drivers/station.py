@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from qneko_hw import instruments
 from qneko_hw.config.station import Station
-from qneko_hw.drivers.roles import SafetyLimits
 from qneko_hw.errors import InstrumentError
+from qneko_hw.roles import SafetyLimits
 
 __all__ = ["connect", "driver_class"]
 
@@ -18,36 +20,21 @@ log = logging.getLogger(__name__)
 
 def driver_class(model: str) -> type[Any]:
     """The driver class (our QCoDeS driver, or an adapter of QCoDeS's own driver) for an
-    instrument ``model`` of the station file; each fills the role of its model."""
-    if model == "qneko_sg1":
-        from qneko_hw.drivers.qneko_sg1 import QnekoSG1
+    instrument ``model`` of the station file: the ``driver`` of its entry in
+    :data:`qneko_hw.instruments.MODELS`, imported now; each fills the role of its model.
 
-        return QnekoSG1
-    if model == "qneko_awg4":
-        from qneko_hw.drivers.qneko_awg4 import QnekoAWG4
-
-        return QnekoAWG4
-    if model == "qneko_dig2":
-        from qneko_hw.drivers.qneko_dig2 import QnekoDIG2
-
-        return QnekoDIG2
-    if model == "rs_sgs100a":
-        from qneko_hw.drivers.rs_sgs100a import RsSgs100aSource
-
-        return RsSgs100aSource
-    if model == "tek_awg5208":
-        from qneko_hw.drivers.tek_awg5208 import TekAwg5208
-
-        return TekAwg5208
-    if model == "yokogawa_gs200":
-        from qneko_hw.drivers.yokogawa_gs200 import YokogawaGs200Source
-
-        return YokogawaGs200Source
-    if model == "rs_znb20":
-        from qneko_hw.drivers.rs_znb20 import RsZnb20Vna
-
-        return RsZnb20Vna
-    raise InstrumentError(f"no driver for instrument model '{model}'", instrument=model)
+    Raises:
+        InstrumentError: ``model`` is not in the table.
+    """
+    spec = instruments.MODELS.get(model)
+    if spec is None:
+        known = ", ".join(instruments.MODELS)
+        raise InstrumentError(
+            f"no driver for instrument model '{model}' (known models: {known})", instrument=model
+        )
+    module, _, name = spec.driver.partition(":")
+    cls: type[Any] = getattr(importlib.import_module(module), name)
+    return cls
 
 
 @contextmanager

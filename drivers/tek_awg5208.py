@@ -37,8 +37,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from qneko_hw.drivers.qcodes_adapter import QcodesAdapter
-from qneko_hw.drivers.roles import SafetyLimits
 from qneko_hw.errors import InstrumentError, SafetyLimitError
+from qneko_hw.roles import SafetyLimits
 
 __all__ = ["TekAwg5208"]
 
@@ -53,7 +53,7 @@ _NAME = re.compile(r"[A-Za-z0-9_.\-]{1,200}")
 
 
 class TekAwg5208(QcodesAdapter):
-    """AWG5208; fills the :class:`~qneko_hw.drivers.roles.AWG` role.
+    """AWG5208; fills the :class:`~qneko_hw.roles.AWG` role.
 
     Args:
         name: instrument name (also the QCoDeS instrument's name, unique in the process).

@@ -22,8 +22,8 @@ from functools import partial
 
 from qneko_hw.drivers.qcodes_adapter import QcodesAdapter
 from qneko_hw.drivers.reconnect import ReconnectPolicy
-from qneko_hw.drivers.roles import SafetyLimits
 from qneko_hw.errors import InstrumentError, SafetyLimitError
+from qneko_hw.roles import SafetyLimits
 
 __all__ = ["YokogawaGs200Source", "ramp_points"]
 
@@ -43,7 +43,7 @@ def ramp_points(start_v: float, stop_v: float, step_v: float | None) -> list[flo
 
 
 class YokogawaGs200Source(QcodesAdapter):
-    """GS200 in voltage mode; fills the :class:`~qneko_hw.drivers.roles.DCSource` role.
+    """GS200 in voltage mode; fills the :class:`~qneko_hw.roles.DCSource` role.
 
     Args:
         name: instrument name (also the QCoDeS instrument's name, unique in the process).

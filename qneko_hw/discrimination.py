@@ -16,15 +16,40 @@ import numpy as np
 from numpy.typing import NDArray
 
 from qneko_hw.analysis import project_iq
+from qneko_hw.config.base import Frozen
 from qneko_hw.config.calibration import QubitCalibration
 
 __all__ = [
+    "Discriminator",
     "best_threshold",
     "classify",
     "excited_probability",
     "readout_signal",
     "rotate",
 ]
+
+
+class Discriminator(Frozen):
+    """A qubit's single-shot discriminator (see the module docstring).
+
+    Attributes:
+        iq_angle_rad: rotation bringing the |0⟩ → |1⟩ axis onto +I (rad).
+        threshold_v: threshold on the rotated I axis (V); above it, |1⟩.
+    """
+
+    iq_angle_rad: float
+    threshold_v: float
+
+    @classmethod
+    def of(cls, cal: QubitCalibration) -> Discriminator | None:
+        """The discriminator calibrated in ``cal``, or None if it has none."""
+        if cal.iq_angle_rad is None or cal.threshold is None:
+            return None
+        return cls(iq_angle_rad=cal.iq_angle_rad.value, threshold_v=cal.threshold.value)
+
+    def classify(self, shots: NDArray[np.complexfloating]) -> NDArray[np.bool_]:
+        """Per-shot outcomes, True for |1⟩ (same shape as ``shots``)."""
+        return classify(shots, self.iq_angle_rad, self.threshold_v)
 
 
 def rotate(shots: NDArray[np.complexfloating], angle_rad: float) -> NDArray[np.float64]:

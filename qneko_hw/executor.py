@@ -1,7 +1,7 @@
 """Run compiled programs on instruments through their role interfaces.
 
 The executor knows roles, not models: any object with the methods of
-:mod:`qneko_hw.drivers.roles` (LO source, AWG, digitizer) will do. It configures every
+:mod:`qneko_hw.roles` (LO source, AWG, digitizer) will do. It configures every
 instrument, arms the digitizers, starts the AWGs, triggers drive AWGs before readout AWGs,
 and fetches the shots.
 """
@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -20,9 +20,7 @@ from numpy.typing import NDArray
 from qneko_hw.compiler.programs import CompiledExperiment
 from qneko_hw.compiler.render import render_awg
 from qneko_hw.errors import CalibrationError, InstrumentError
-
-if TYPE_CHECKING:
-    from qneko_hw.drivers.roles import AWG, DCSource, Digitizer, LOSource
+from qneko_hw.roles import AWG, DCSource, Digitizer, LOSource
 
 __all__ = ["ExecutionResult", "execute"]
 

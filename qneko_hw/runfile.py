@@ -1,17 +1,29 @@
-"""Run files: one HDF5 file per experiment with shots, sweep axis and the full context.
+"""Run files: one self-describing HDF5 file per routine run — its data, its analysis, its context.
 
-Layout::
+Layout (netCDF-compatible at the root, so ``xarray.open_dataset(path, engine="h5netcdf")``
+gives a labelled Dataset; :func:`open_run` does the same for complete and partial files)::
 
-    /shots/<acquisition>   complex64 (steps, shots), volts, chunked, resizable along steps
-    /sweep/values          float64 (steps,), attribute ``parameter`` and ``unit``
-    /context               attributes: run_id, experiment, qubit, program_sha256, created,
-                           calibration_state (JSON), station (JSON), chip (JSON or empty)
+    /                      attributes: qneko_run_format (2), title, run_id, routine,
+                           routine_kind, qubit, created, calibration_version,
+                           program_sha256, multiplexed_with, not_applicable, versions (JSON:
+                           qneko-hw, numpy, scipy, h5py, qiskit, qiskit-experiments, python)
+    /step, /shot           dimension scales (indices of the sweep steps and of the shots)
+    /<axis>                float64 (step,): one per sweep axis, attributes units, long_name
+    /<signal>              the measured signals: IQ shots complex64 (step, shot) in V, a VNA
+                           trace complex (step,); attributes units, long_name, coordinates
+    /routine               attributes: parameters (JSON of the routine), setup (JSON)
+    /context               attributes: calibration_state, station, chip (JSON), and more
+    /program               the pulse sheet of the first step (see qneko_hw.plot.sheet)
+    /analysis/results      the analysis results, UTF-8 JSON bytes (empty until analysed)
 
 :class:`RunWriter` streams shots into the file while they arrive. The file is written as
 ``<name>.partial`` in HDF5's single-writer/multiple-reader (SWMR) mode: every flush leaves
 a consistent file, so a writer killed at any moment leaves a ``.partial`` that
-:func:`read_run` and :func:`to_xarray` read with everything flushed so far (also while the
-writer is still running). Closing the writer renames the file to its final name.
+:func:`read_run` and :func:`open_run` read with everything flushed so far (also while the
+writer is still running). Closing the writer fsyncs the file and renames it to its final
+name. :func:`add_results` writes the analysis into the complete file afterwards, again in
+SWMR mode (into a dataset created with the file, so no HDF5 object is added): a process
+killed while it writes leaves the data intact.
 
 Write path (see ``benchmarks/bench_runfile.py``): shots are gathered into HDF5 chunks of
 about 2 MiB and each completed chunk goes to the file with one write, straight from the
@@ -30,8 +42,8 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -41,20 +53,38 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from qneko_hw.analysis import Results
+from qneko_hw.data import Axis, Data, Signal
 from qneko_hw.errors import QnekoError
 
 if TYPE_CHECKING:
     import xarray
 
-__all__ = ["RunData", "RunWriter", "read_run", "to_xarray", "unit_of", "write_run"]
+    from qneko_hw.plot.sheet import SheetData
+
+__all__ = [
+    "FORMAT",
+    "RunFile",
+    "RunWriter",
+    "add_results",
+    "open_run",
+    "read_run",
+    "software_versions",
+    "unit_of",
+    "write_run",
+]
 
 log = logging.getLogger(__name__)
 
+#: Version of the layout above.
+FORMAT = 2
 PARTIAL_SUFFIX = ".partial"
 _CHUNK_ELEMENTS = 1 << 18  # 2 MiB of complex64 per HDF5 chunk
 _WRITEBACK_BYTES = 16 << 20  # start the kernel's write-back after this many bytes
 _SYNC_FILE_RANGE_WRITE = 2  # <linux/fs.h>: start write-out of dirty pages, do not wait
 _UNIT_SUFFIXES = {"_v": "V", "_hz": "Hz", "_s": "s", "_rad": "rad", "_dbm": "dBm"}
+_GROUPS = ("routine", "context", "program", "analysis")
+_RESERVED = frozenset({"step", "shot", *_GROUPS})
 
 
 def unit_of(parameter: str) -> str:
@@ -65,28 +95,18 @@ def unit_of(parameter: str) -> str:
     return ""
 
 
-@dataclass(frozen=True)
-class RunData:
-    """Contents of a run file.
+@cache
+def software_versions() -> dict[str, str]:
+    """Versions of the software that measures and analyses (recorded in every run file)."""
+    from importlib import metadata
 
-    Attributes:
-        shots: IQ shots per acquisition, complex64 (steps, shots), volts.
-        sweep_parameter: name of the swept parameter (``none`` without a sweep).
-        sweep_values: sweep axis in the parameter's SI unit (all planned steps).
-        context: string attributes (run id, program hash, calibration state, station, chip).
-        complete: False for a ``.partial`` file (writer still running or interrupted).
-    """
-
-    shots: dict[str, NDArray[np.complex64]]
-    sweep_parameter: str
-    sweep_values: NDArray[np.float64]
-    context: dict[str, str]
-    complete: bool = True
-
-    @property
-    def unit(self) -> str:
-        """Unit of the sweep axis (``V``, ``Hz``, ``s``, ``rad`` or empty)."""
-        return unit_of(self.sweep_parameter)
+    out = {"python": sys.version.split()[0]}
+    for dist in ("qneko-hw", "numpy", "scipy", "h5py", "qiskit", "qiskit-experiments"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = "not installed"
+    return out
 
 
 @cache
@@ -198,24 +218,46 @@ class _ChunkBuffer:
         return int(data.nbytes)
 
 
+@dataclass(frozen=True)
+class Stream:
+    """An IQ acquisition streamed into the file: shots per step, unit, long name."""
+
+    shots: int
+    unit: str = "V"
+    long_name: str = ""
+
+
+def _check_name(path: Path, name: str, what: str) -> None:
+    if not name or "/" in name or name.startswith(".") or name in _RESERVED:
+        raise QnekoError(
+            f"{path}: {what} name {name!r} cannot be stored (empty, has '/', or is one of "
+            f"{', '.join(sorted(_RESERVED))})",
+            source=str(path),
+        )
+
+
 class RunWriter:
     """Stream IQ shots into a run file as they arrive.
 
     Use as a context manager::
 
-        with RunWriter(path, acquisitions={"q0": 1000}, sweep_parameter="amplitude_v",
-                       sweep_values=amps, context=ctx) as w:
+        with RunWriter(path, acquisitions={"q0": 1000},
+                       axes=[Axis.of("amplitude_v", amps, "V", "drive amplitude")],
+                       context=ctx) as w:
             for step_shots in stream:        # (shots,) per step or (k, shots) per block
                 w.append("q0", step_shots)
 
     Args:
         path: final file name; the file is written as ``path + ".partial"`` and renamed
             when the writer closes without an exception.
-        acquisitions: acquisition name → shots per step. Every dataset is created up front
-            (SWMR allows no new objects later).
-        sweep_parameter: swept parameter name (unit from its suffix), or None.
-        sweep_values: planned sweep axis in the parameter's SI unit.
-        context: string attributes stored in ``/context`` (``created`` is added).
+        acquisitions: acquisition name → shots per step (or a :class:`Stream`). Every
+            dataset is created up front (SWMR allows no new objects later).
+        axes: the sweep axes, one value per planned step (may be empty).
+        context: string attributes of ``/context`` (``created`` is added).
+        attrs: root attributes (strings or numbers).
+        routine: string attributes of ``/routine`` (the routine's parameters and setup).
+        signals: signals known in full when the file opens (a VNA trace), written at once.
+        sheet: the pulse sheet of the first step, stored in ``/program``.
         flush_interval_s: flush at most this often while appending, seconds (0 flushes
             after every append). The writer always flushes when it closes. What a flush
             leaves in the file (:attr:`steps_flushed`) survives the writer being killed.
@@ -236,22 +278,48 @@ class RunWriter:
         self,
         path: str | Path,
         *,
-        acquisitions: Mapping[str, int],
-        sweep_parameter: str | None,
-        sweep_values: ArrayLike,
-        context: Mapping[str, str],
+        acquisitions: Mapping[str, int | Stream],
+        axes: Sequence[Axis] = (),
+        context: Mapping[str, str] | None = None,
+        attrs: Mapping[str, str | int | float] | None = None,
+        routine: Mapping[str, str] | None = None,
+        signals: Mapping[str, Signal] | None = None,
+        sheet: SheetData | None = None,
         flush_interval_s: float = 1.0,
         fsync: bool = True,
     ) -> None:
         self.path = Path(path)
         self.partial_path = self.path.with_name(self.path.name + PARTIAL_SUFFIX)
-        for name, n in acquisitions.items():
-            if int(n) < 1:
-                raise QnekoError(f"acquisition '{name}': shots per step must be ≥ 1, got {n}")
-        self._shots_per_step = {name: int(n) for name, n in acquisitions.items()}
-        self._sweep_parameter = sweep_parameter or "none"
-        self._sweep_values = np.asarray(sweep_values, dtype=np.float64).reshape(-1)
-        self._context = {"created": datetime.now(UTC).isoformat(), **dict(context)}
+        self._streams: dict[str, Stream] = {}
+        for name, spec in acquisitions.items():
+            _check_name(self.path, name, "acquisition")
+            stream = spec if isinstance(spec, Stream) else Stream(int(spec))
+            if int(stream.shots) < 1:
+                raise QnekoError(
+                    f"acquisition '{name}': shots per step must be ≥ 1, got {stream.shots}",
+                    source=str(self.path),
+                )
+            self._streams[name] = stream
+        self._axes = tuple(axes)
+        self._fixed = dict(signals or {})
+        for name in (*(a.name for a in self._axes), *self._fixed):
+            _check_name(self.path, name, "axis or signal")
+        clash = {a.name for a in self._axes} & (set(self._streams) | set(self._fixed))
+        if clash:
+            raise QnekoError(
+                f"{self.path}: names used by an axis and a signal: {', '.join(sorted(clash))}",
+                source=str(self.path),
+            )
+        sizes = {a.values.size for a in self._axes}
+        if len(sizes) > 1:
+            raise QnekoError(
+                f"{self.path}: axes of different lengths {sorted(sizes)}", source=str(self.path)
+            )
+        self._planned = sizes.pop() if sizes else 0
+        self._context = {"created": datetime.now(UTC).isoformat(), **dict(context or {})}
+        self._attrs = dict(attrs or {})
+        self._routine = dict(routine or {})
+        self._sheet = sheet
         self._flush_interval_s = float(flush_interval_s)
         self._fsync = fsync
         self._file: Any = None
@@ -260,6 +328,7 @@ class RunWriter:
         self._unsynced = 0  # bytes written since the last write-back hint
         self._buffers: dict[str, _ChunkBuffer] = {}
         self._flushed: dict[str, int] = {}
+        self._step_scale: Any = None
         self._last_flush = 0.0
         self._closed = False
 
@@ -274,27 +343,7 @@ class RunWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         f = h5py.File(self.partial_path, "w", libver="latest")
         try:
-            grp = f.create_group("shots")
-            planned = max(1, self._sweep_values.size)
-            for name, n in self._shots_per_step.items():
-                rows = max(1, min(planned, _CHUNK_ELEMENTS // n))
-                cols = min(n, _CHUNK_ELEMENTS)
-                ds = grp.create_dataset(
-                    name,
-                    shape=(0, n),
-                    maxshape=(None, n),
-                    chunks=(rows, cols),
-                    dtype=np.complex64,
-                )
-                self._buffers[name] = _ChunkBuffer(ds, rows, n)
-                self._flushed[name] = 0
-            sweep = f.create_group("sweep")
-            values = sweep.create_dataset("values", data=self._sweep_values)
-            values.attrs["parameter"] = self._sweep_parameter
-            values.attrs["unit"] = unit_of(self._sweep_parameter)
-            ctx = f.create_group("context")
-            for key, value in self._context.items():
-                ctx.attrs[key] = str(value)
+            self._layout(f)
             f.swmr_mode = True
             f.flush()
             if self._fsync:
@@ -306,6 +355,81 @@ class RunWriter:
         self._file = f
         self._last_flush = time.monotonic()
         return self
+
+    def _layout(self, f: Any) -> None:
+        """Every object of the file (nothing can be added once in SWMR mode)."""
+        import h5py
+
+        f.attrs["qneko_run_format"] = FORMAT
+        for key, value in self._attrs.items():
+            f.attrs[key] = value
+        fixed_steps = {int(s.values.shape[0]) for s in self._fixed.values()}
+        planned = max(self._planned, *fixed_steps, 0)
+        step = f.create_dataset(
+            "step", data=np.arange(planned, dtype=np.int64), maxshape=(None,), chunks=(4096,)
+        )
+        step.make_scale("step")
+        self._step_scale = step
+        widths = {s.shots for s in self._streams.values()}
+        shot_scales: dict[int, Any] = {}
+        for n in sorted(widths):
+            name = "shot" if len(widths) == 1 else f"shot_{n}"
+            shot_scales[n] = f.create_dataset(name, data=np.arange(n, dtype=np.int64))
+            shot_scales[n].make_scale(name)
+        coords = " ".join(a.name for a in self._axes)
+        for axis in self._axes:
+            ds = f.create_dataset(axis.name, data=np.asarray(axis.values, dtype=np.float64))
+            ds.attrs["units"] = axis.unit
+            ds.attrs["long_name"] = axis.long_name
+            ds.attrs["qneko_role"] = "axis"
+            ds.dims[0].attach_scale(step)
+        for name, stream in self._streams.items():
+            rows = max(1, min(max(planned, 1), _CHUNK_ELEMENTS // stream.shots))
+            cols = min(stream.shots, _CHUNK_ELEMENTS)
+            ds = f.create_dataset(
+                name,
+                shape=(0, stream.shots),
+                maxshape=(None, stream.shots),
+                chunks=(rows, cols),
+                dtype=np.complex64,
+            )
+            ds.attrs["units"] = stream.unit
+            ds.attrs["long_name"] = stream.long_name or f"IQ shots of acquisition {name}"
+            ds.attrs["qneko_role"] = "signal"
+            if coords:
+                ds.attrs["coordinates"] = coords
+            ds.dims[0].attach_scale(step)
+            ds.dims[1].attach_scale(shot_scales[stream.shots])
+            self._buffers[name] = _ChunkBuffer(ds, rows, stream.shots)
+            self._flushed[name] = 0
+        for name, sig in self._fixed.items():
+            if sig.dims[:1] != ("step",) or len(sig.dims) != 1:
+                raise QnekoError(
+                    f"{self.path}: signal {name} of dims {sig.dims}: only (step,) signals are "
+                    "written whole; stream (step, shot) shots with acquisitions=",
+                    source=str(self.path),
+                )
+            ds = f.create_dataset(name, data=sig.values)
+            ds.attrs["units"] = sig.unit
+            ds.attrs["long_name"] = sig.long_name
+            ds.attrs["qneko_role"] = "signal"
+            if coords:
+                ds.attrs["coordinates"] = coords
+            ds.dims[0].attach_scale(step)
+        routine = f.create_group("routine")
+        for key, value in self._routine.items():
+            routine.attrs[key] = str(value)
+        ctx = f.create_group("context")
+        for key, value in self._context.items():
+            ctx.attrs[key] = str(value)
+        program = f.create_group("program")
+        if self._sheet is not None:
+            self._sheet.to_hdf5(program)
+        analysis = f.create_group("analysis")
+        analysis.create_dataset(
+            "results", shape=(0,), maxshape=(None,), chunks=(1 << 16,), dtype=np.uint8
+        )
+        del h5py
 
     def __enter__(self) -> RunWriter:
         return self.open()
@@ -415,6 +539,12 @@ class RunWriter:
     def _flush(self, f: Any, now: float, written: int = 0) -> None:
         for buf in self._buffers.values():
             written += buf.write_pending()
+        rows = max((buf.rows_in_file for buf in self._buffers.values()), default=0)
+        step = self._step_scale
+        if step is not None and rows > step.shape[0]:  # steps beyond the planned axes
+            old = step.shape[0]
+            step.resize((rows,))
+            step[old:rows] = np.arange(old, rows, dtype=np.int64)
         f.flush()
         for name, buf in self._buffers.items():
             self._flushed[name] = buf.rows_in_file
@@ -436,32 +566,157 @@ class RunWriter:
 
 def write_run(
     path: str | Path,
+    data: Data[Any],
     *,
-    shots: dict[str, NDArray[np.complex64]],
-    sweep_parameter: str | None,
-    sweep_values: NDArray[np.float64],
-    context: dict[str, str],
+    kind: str,
+    parameters: str,
+    context: Mapping[str, str] | None = None,
+    not_applicable: str | None = None,
+    sheet: SheetData | None = None,
 ) -> Path:
-    """Write a whole run at once (shots ``(steps, shots)`` per acquisition); returns its path."""
-    arrays = {name: np.asarray(data, dtype=np.complex64) for name, data in shots.items()}
-    for name, arr in arrays.items():
-        if arr.ndim != 2 or arr.shape[1] < 1:
-            raise QnekoError(
-                f"{path}: shots of '{name}' must be (steps, shots) with shots ≥ 1, got {arr.shape}",
-                source=str(path),
-            )
+    """Write a routine's data at once (fsync'd, then renamed); returns the file's path.
+
+    Args:
+        data: the routine's data (its setup is stored as JSON in ``/routine``).
+        kind: the routine's kind. parameters: JSON of the routine (its parameters).
+        context: string attributes of ``/context`` (calibration state, station, chip...).
+        not_applicable: why the routine did not apply (nothing measured), if so.
+        sheet: the pulse sheet of the first step.
+    """
+    p = Path(path)
+    streams: dict[str, Stream] = {}
+    fixed: dict[str, Signal] = {}
+    for name, sig in data.signals.items():
+        if sig.dims == ("step", "shot") and np.iscomplexobj(sig.values):
+            if sig.values.ndim != 2 or sig.values.shape[1] < 1:
+                raise QnekoError(
+                    f"{p}: shots of '{name}' must be (steps, shots) with shots ≥ 1, "
+                    f"got {sig.values.shape}",
+                    source=str(p),
+                )
+            streams[name] = Stream(int(sig.values.shape[1]), sig.unit, sig.long_name)
+        else:
+            fixed[name] = sig
+    prov = data.provenance
+    attrs: dict[str, str | int | float] = {
+        "title": f"{data.routine} on {data.qubit}",
+        "source": "qneko-hw",
+        "run_id": prov.run_id,
+        "routine": data.routine,
+        "routine_kind": kind,
+        "qubit": data.qubit,
+        "calibration_version": int(prov.calibration_version),
+        "program_sha256": prov.program_digest,
+        "multiplexed_with": ",".join(prov.multiplexed_with),
+        "not_applicable": not_applicable or "",
+        "axes": ",".join(data.axes),
+        "versions": json.dumps(software_versions(), sort_keys=True),
+    }
     with RunWriter(
-        path,
-        acquisitions={name: arr.shape[1] for name, arr in arrays.items()},
-        sweep_parameter=sweep_parameter,
-        sweep_values=sweep_values,
+        p,
+        acquisitions=streams,
+        axes=list(data.axes.values()),
         context=context,
+        attrs=attrs,
+        routine={"parameters": parameters, "setup": data.setup.model_dump_json()},
+        signals=fixed,
+        sheet=sheet,
         flush_interval_s=float("inf"),
     ) as writer:
-        for name, arr in arrays.items():
-            if arr.shape[0]:
-                writer.append(name, arr)
+        for name in streams:
+            values = data.signals[name].values
+            if values.shape[0]:
+                writer.append(name, values)
     return writer.path
+
+
+def add_results(path: str | Path, results: Results) -> None:
+    """Store ``results`` in the run file ``path`` (its ``/analysis/results``), fsync'd.
+
+    Raises:
+        QnekoError: the file cannot be opened for writing or is not a run file.
+    """
+    import h5py
+
+    p = Path(path)
+    payload = np.frombuffer(results.model_dump_json().encode("utf-8"), dtype=np.uint8)
+    try:
+        with h5py.File(p, "r+", libver="latest") as f:
+            f.swmr_mode = True
+            ds = f["analysis/results"]
+            ds.resize((payload.size,))
+            ds[:] = payload
+            f.flush()
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except (OSError, KeyError) as exc:
+        raise QnekoError(f"{p}: cannot store the analysis results ({exc})", source=str(p)) from None
+
+
+@dataclass(frozen=True, eq=False)
+class RunFile:
+    """A run file as read back.
+
+    Attributes:
+        path: the file. complete: False for a ``.partial`` file (writer still running,
+        or killed). attrs: root attributes. axes, signals: the data (signals may have
+        fewer steps than the axes in a partial file). routine: ``/routine`` attributes
+        (``parameters``, ``setup``: JSON). context: ``/context`` attributes. results: the
+        stored analysis, or None. sheet: the pulse sheet, or None.
+    """
+
+    path: Path
+    complete: bool
+    attrs: dict[str, Any]
+    axes: dict[str, Axis]
+    signals: dict[str, Signal]
+    routine: dict[str, str] = field(default_factory=dict)
+    context: dict[str, str] = field(default_factory=dict)
+    results: Results | None = None
+    sheet: SheetData | None = None
+
+    @property
+    def run_id(self) -> str:
+        """The run's id."""
+        return str(self.attrs.get("run_id", ""))
+
+    @property
+    def qubit(self) -> str:
+        """The qubit the routine ran on."""
+        return str(self.attrs.get("qubit", ""))
+
+    @property
+    def kind(self) -> str:
+        """The routine's kind (its entry in the routine table)."""
+        return str(self.attrs.get("routine_kind", ""))
+
+    @property
+    def routine_name(self) -> str:
+        """The routine's name."""
+        return str(self.attrs.get("routine", ""))
+
+    @property
+    def multiplexed_with(self) -> tuple[str, ...]:
+        """The other qubits measured in the same programs."""
+        text = str(self.attrs.get("multiplexed_with", ""))
+        return tuple(q for q in text.split(",") if q)
+
+    @property
+    def not_applicable(self) -> str:
+        """Why the routine did not apply (empty if it did)."""
+        return str(self.attrs.get("not_applicable", ""))
+
+    @property
+    def shots(self) -> dict[str, NDArray[np.complex64]]:
+        """IQ shots (steps, shots) per acquisition."""
+        return {
+            n: np.asarray(s.values, dtype=np.complex64)
+            for n, s in self.signals.items()
+            if len(s.dims) == 2 and s.dims[1].startswith("shot")
+        }
 
 
 def _open_for_read(p: Path) -> Any:
@@ -474,60 +729,119 @@ def _open_for_read(p: Path) -> Any:
         return h5py.File(p, "r", swmr=True)
 
 
-def read_run(path: str | Path, *, shots: bool = True) -> RunData:
-    """Read a run file, complete or ``.partial`` (all rows flushed so far).
+def _dims_of(ds: Any) -> tuple[str, ...]:
+    names = []
+    for k, dim in enumerate(ds.dims):
+        label = None
+        for scale_name, _ in dim.items():
+            if scale_name in ("step",) or scale_name.startswith("shot"):
+                label = scale_name
+                break
+        names.append(label or ("step" if k == 0 else f"dim_{k}"))
+    return tuple(names)
 
-    With ``shots=False`` only the sweep axis and the context are read (``shots`` is empty).
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def _attr_value(value: Any) -> Any:
+    """An HDF5 attribute as a Python str, int or float."""
+    if isinstance(value, bytes | str):
+        return _text(value)
+    return value.item() if hasattr(value, "item") else value
+
+
+def read_run(path: str | Path, *, signals: bool = True) -> RunFile:
+    """Read a run file, complete or ``.partial`` (every row flushed so far).
+
+    With ``signals=False`` only the axes, attributes, analysis and pulse sheet are read.
+
+    Raises:
+        QnekoError: not a readable run file, or one of an older format (naming it).
     """
+    from qneko_hw.plot.sheet import SheetData
+
     p = Path(path)
     try:
         with _open_for_read(p) as f:
-            data = {name: np.asarray(ds[()]) for name, ds in f["shots"].items()} if shots else {}
-            values = np.asarray(f["sweep/values"][()], dtype=np.float64)
-            param = str(f["sweep/values"].attrs["parameter"])
-            context: dict[str, str] = {k: str(v) for k, v in f["context"].attrs.items()}
+            fmt = int(f.attrs.get("qneko_run_format", 1))
+            if fmt != FORMAT:
+                raise QnekoError(
+                    f"{p}: run file format {fmt}, this qneko-hw reads format {FORMAT} "
+                    "(files of format 1 hold no analysis; read them with h5py)",
+                    source=str(p),
+                )
+            attrs = {k: _attr_value(v) for k, v in f.attrs.items()}
+            axes: dict[str, Axis] = {}
+            sigs: dict[str, Signal] = {}
+            for name, ds in f.items():
+                if name in _RESERVED or name.startswith("shot"):
+                    continue
+                if not hasattr(ds, "dtype"):
+                    continue
+                units = _text(ds.attrs.get("units", ""))
+                long_name = _text(ds.attrs.get("long_name", ""))
+                role = _text(ds.attrs.get("qneko_role", ""))
+                if role == "signal":
+                    if signals:
+                        sigs[name] = Signal(np.asarray(ds[()]), _dims_of(ds), units, long_name)
+                    continue
+                if role == "axis":
+                    axes[name] = Axis(name, np.asarray(ds[()], np.float64), units, long_name)
+            routine = {k: _text(v) for k, v in f["routine"].attrs.items()}
+            context = {k: _text(v) for k, v in f["context"].attrs.items()}
+            raw = np.asarray(f["analysis/results"][()], dtype=np.uint8)
+            program = f["program"]
+            sheet = SheetData.from_hdf5(program) if len(program) or len(program.attrs) else None
     except (OSError, KeyError) as exc:
         raise QnekoError(f"{p}: not a readable run file ({exc})", source=str(p)) from None
-    return RunData(
-        shots=data,
-        sweep_parameter=param,
-        sweep_values=values,
-        context=context,
+    results = Results.model_validate_json(raw.tobytes()) if raw.size else None
+    order = [n for n in str(attrs.get("axes", "")).split(",") if n in axes]
+    axes = {n: axes[n] for n in (*order, *(k for k in axes if k not in order))}
+    return RunFile(
+        path=p,
         complete=not p.name.endswith(PARTIAL_SUFFIX),
+        attrs=attrs,
+        axes=axes,
+        signals=sigs,
+        routine=routine,
+        context=context,
+        results=results,
+        sheet=sheet,
     )
 
 
-def to_xarray(path: str | Path) -> xarray.Dataset:
-    """A run file as an :class:`xarray.Dataset`.
+def open_run(path: str | Path) -> xarray.Dataset:
+    """A run file as a labelled :class:`xarray.Dataset`.
 
-    One complex64 variable per acquisition with dims ``(step, shot)`` (``shot_<name>`` when
-    acquisitions differ in shots per step), the sweep axis as coordinate on ``step`` named
-    after the parameter with its ``units``, and the context as dataset attributes. For a
-    ``.partial`` file, the steps every acquisition has written.
+    One variable per signal (IQ shots complex64 with dims ``(step, shot)`` and ``units``
+    V), the sweep axes as coordinates along ``step`` with their ``units`` and
+    ``long_name``, and the root attributes plus ``results`` (the analysis, JSON) and
+    ``verdict`` as dataset attributes. For a ``.partial`` file, the steps every signal has
+    written. A complete file also opens with ``xarray.open_dataset(path, engine="h5netcdf")``.
     """
     import xarray as xr
 
     run = read_run(path)
-    widths = {arr.shape[1] for arr in run.shots.values()}
-    steps = min((arr.shape[0] for arr in run.shots.values()), default=0)
-    if run.sweep_values.size:
-        steps = min(steps, run.sweep_values.size) if run.shots else run.sweep_values.size
+    steps = min((s.values.shape[0] for s in run.signals.values()), default=0)
+    if not run.signals:
+        steps = max((a.values.size for a in run.axes.values()), default=0)
     variables = {
-        name: (
-            ("step", "shot" if len(widths) == 1 else f"shot_{name}"),
-            arr[:steps],
-            {"units": "V", "long_name": f"IQ shots of {name}"},
-        )
-        for name, arr in run.shots.items()
+        name: (sig.dims, sig.values[:steps], {"units": sig.unit, "long_name": sig.long_name})
+        for name, sig in run.signals.items()
     }
     coords: dict[str, Any] = {"step": np.arange(steps)}
-    if run.sweep_parameter != "none" and run.sweep_values.size:
-        coords[run.sweep_parameter] = (
+    for name, axis in run.axes.items():
+        coords[name] = (
             "step",
-            run.sweep_values[:steps],
-            {"units": run.unit, "long_name": run.sweep_parameter},
+            axis.values[:steps],
+            {"units": axis.unit, "long_name": axis.long_name},
         )
-    attrs: dict[str, Any] = {**run.context, "complete": int(run.complete)}
+    attrs: dict[str, Any] = {**run.attrs, "complete": int(run.complete)}
+    if run.results is not None:
+        attrs["results"] = run.results.model_dump_json(exclude={"figure"})
+        attrs["verdict"] = run.results.verdict
     return xr.Dataset(variables, coords=coords, attrs=attrs)
 
 

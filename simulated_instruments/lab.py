@@ -18,6 +18,7 @@ time. Shots use a seeded RNG, so a station seed makes a whole run repeatable.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import multiprocessing
 import os
@@ -28,38 +29,41 @@ from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from qneko_hw import instruments
 from qneko_hw.config.chip import Chip
 from qneko_hw.config.station import DriveLine, MixerConfig, ReadoutLine, Station
 from qneko_hw.errors import ConfigError
-from qneko_hw.simulated_instruments.awg_twin import AwgTwin
-from qneko_hw.simulated_instruments.digitizer_twin import DigitizerTwin
-from qneko_hw.simulated_instruments.lo_twin import LoTwin
 from qneko_hw.simulated_instruments.physics import readout as ro_physics
 from qneko_hw.simulated_instruments.physics import transmon
-from qneko_hw.simulated_instruments.rs_sgs100a_twin import Sgs100aTwin
-from qneko_hw.simulated_instruments.rs_znb20_twin import ZnbTwin
 from qneko_hw.simulated_instruments.scpi.server import ScpiServer
-from qneko_hw.simulated_instruments.tek_awg5208_twin import Awg5208Twin
-from qneko_hw.simulated_instruments.yokogawa_gs200_twin import Gs200Twin
 
-__all__ = ["SimulatedLab"]
+if TYPE_CHECKING:
+    from qneko_hw.simulated_instruments.awg_twin import AwgTwin
+    from qneko_hw.simulated_instruments.digitizer_twin import DigitizerTwin
+    from qneko_hw.simulated_instruments.lo_twin import LoTwin
+    from qneko_hw.simulated_instruments.rs_sgs100a_twin import Sgs100aTwin
+    from qneko_hw.simulated_instruments.tek_awg5208_twin import Awg5208Twin
+
+__all__ = ["SimulatedLab", "twin_class"]
 
 log = logging.getLogger(__name__)
 
-_TWINS: dict[str, type[Any]] = {
-    "qneko_sg1": LoTwin,
-    "qneko_awg4": AwgTwin,
-    "qneko_dig2": DigitizerTwin,
-    "rs_sgs100a": Sgs100aTwin,
-    "tek_awg5208": Awg5208Twin,
-    "yokogawa_gs200": Gs200Twin,
-    "rs_znb20": ZnbTwin,
-}
+
+def twin_class(model: str) -> type[Any]:
+    """The twin class of instrument ``model``: the ``twin`` of its entry in
+    :data:`qneko_hw.instruments.MODELS`, imported now.
+
+    Raises:
+        ConfigError: ``model`` is not in the table.
+    """
+    module, _, name = instruments.model(model).twin.partition(":")
+    cls: type[Any] = getattr(importlib.import_module(module), name)
+    return cls
 
 
 def transmon_params(chip: Chip, qubit: str, bias_current_a: float = 0.0) -> transmon.TransmonParams:
@@ -155,10 +159,11 @@ class SimulatedLab:
         self._start_workers()
         try:
             for name, cfg in self._station_in.instruments.items():
-                twin = _TWINS[cfg.model](name=name)
-                if isinstance(twin, AwgTwin | Awg5208Twin):
+                role = instruments.model(cfg.model).role
+                twin = twin_class(cfg.model)(name=name)
+                if role == "awg":
                     twin.on_trigger = self._on_trigger
-                if isinstance(twin, ZnbTwin):  # the VNA sees every resonator on the feedline
+                if role == "vna":  # the VNA sees every resonator on the feedline
                     twin.resonators = [
                         (self.qubit_params(q), resonator_params(self.chip, q))
                         for q in self.chip.qubits

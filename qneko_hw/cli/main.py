@@ -34,9 +34,6 @@ from qneko_hw.cli.state import state_app  # noqa: E402
 
 app.add_typer(state_app, name="state")
 
-BUILTIN_CHIP_SEED = 2026
-BUILTIN_QUBITS = 4
-
 
 @app.command()
 def calibrate(
@@ -94,27 +91,68 @@ def calibrate(
     """Calibrate the qubits along the calibration graph (on the simulated lab when the
     station's addresses are ``sim``). Ctrl-C stops after the current routine; rerun to resume."""
     from qneko_hw.cli.calibrate import EXIT_INTERRUPTED, run_calibrate
+    from qneko_hw.cli.session import CalibrateOptions
 
+    options = CalibrateOptions(
+        chip=chip,
+        station=station,
+        out=out,
+        qubits=qubits,
+        shots=shots,
+        points=points,
+        target=target,
+        nightly=nightly,
+        sequential=sequential,
+        punch_out=punch_out,
+        reset_check=reset_check,
+    )
     try:
-        code = run_calibrate(
-            chip,
-            station,
-            out,
-            qubits,
-            shots,
-            points=points,
-            target=target,
-            nightly=nightly,
-            sequential=sequential,
-            punch_out=punch_out,
-            reset_check=reset_check,
-        )
+        code = run_calibrate(options)
     except QnekoError as exc:
         _fail(exc)
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None
     raise typer.Exit(code)
+
+
+@app.command()
+def analyze(
+    run_file: Annotated[Path, typer.Argument(help="A run file (runs/*.h5).")],
+    *,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the re-fitted results as JSON.")
+    ] = False,
+) -> None:
+    """Fit a run again from its file alone and compare with the results it committed
+    (exit 0: identical, 1: different)."""
+    from qneko_hw.cli.inspect import show_reanalysis
+
+    try:
+        code = show_reanalysis(run_file, json_out=json_out)
+    except QnekoError as exc:
+        _fail(exc)
+    raise typer.Exit(code)
+
+
+@app.command()
+def report(
+    out: Annotated[
+        Path, typer.Argument(help="A calibration folder (runs/, calibration.db).")
+    ] = Path("qneko_out"),
+    *,
+    station: Annotated[
+        Path | None,
+        typer.Option(help="Station YAML for the frequency plan (default: the latest run's)."),
+    ] = None,
+) -> None:
+    """Draw every report page of a calibration folder again from its run files and store."""
+    from qneko_hw.cli.inspect import rebuild_reports
+
+    try:
+        rebuild_reports(out, station)
+    except QnekoError as exc:
+        _fail(exc)
 
 
 @chip_app.command("new")

@@ -20,7 +20,9 @@ from typing import Annotated, Any
 
 import typer
 
-__all__ = ["QCODES_CLASSES", "qcodes_station_config", "sim_app"]
+from qneko_hw import instruments
+
+__all__ = ["qcodes_station_config", "sim_app"]
 
 sim_app = typer.Typer(help="Simulated instruments served on loopback ports.", no_args_is_help=True)
 
@@ -28,30 +30,21 @@ DEFAULT_STATE_DIR = Path(".qneko_sim")
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
 
-#: QCoDeS driver class of each instrument model (for the QCoDeS station config).
-QCODES_CLASSES = {
-    "qneko_sg1": "qneko_hw.drivers.qneko_sg1.QnekoSG1",
-    "qneko_awg4": "qneko_hw.drivers.qneko_awg4.QnekoAWG4",
-    "qneko_dig2": "qneko_hw.drivers.qneko_dig2.QnekoDIG2",
-    "rs_sgs100a": "qcodes.instrument_drivers.rohde_schwarz.RohdeSchwarzSGS100A",
-    "tek_awg5208": "qcodes.instrument_drivers.tektronix.TektronixAWG5208",
-    "yokogawa_gs200": "qcodes.instrument_drivers.yokogawa.YokogawaGS200",
-    "rs_znb20": "qcodes.instrument_drivers.rohde_schwarz.RohdeSchwarzZNB20",
-}
-
 StateDir = Annotated[Path, typer.Option(help="Folder for the pid, log and station files.")]
 
 
 def qcodes_station_config(station: Any) -> dict[str, Any]:
-    """A QCoDeS ``Station`` config (``instruments:`` section) for ``station``'s instruments."""
-    instruments: dict[str, Any] = {}
+    """A QCoDeS ``Station`` config (``instruments:`` section) for ``station``'s instruments;
+    each instrument's driver class is the ``qcodes_class`` of its model in
+    :data:`qneko_hw.instruments.MODELS`."""
+    entries: dict[str, Any] = {}
     for name, cfg in station.instruments.items():
-        instruments[name] = {
-            "type": QCODES_CLASSES[cfg.model],
+        entries[name] = {
+            "type": instruments.model(cfg.model).qcodes_class,
             "address": cfg.address,
             "init": {"visalib": "@py"},
         }
-    return {"instruments": instruments}
+    return {"instruments": entries}
 
 
 def _pid_alive(pid: int) -> bool:
@@ -146,7 +139,7 @@ def serve(
 
     import yaml
 
-    from qneko_hw.cli.calibrate import builtin_chip
+    from qneko_hw.cli.session import builtin_chip
     from qneko_hw.config.chip import Chip
     from qneko_hw.config.station import Station
     from qneko_hw.simulated_instruments.lab import SimulatedLab

@@ -15,7 +15,7 @@ import math
 import numpy as np
 from numpy.typing import NDArray
 
-from qneko_hw.compiler.channels import ChannelInfo, resolve_channel
+from qneko_hw.compiler.channels import ChannelInfo, lo_frequency_hz, resolve_channel
 from qneko_hw.compiler.programs import (
     ENTRY_DTYPE,
     AwgProgram,
@@ -156,26 +156,10 @@ class Builder:
         return f
 
     def lo_frequency(self, info: ChannelInfo, channel: str) -> float:
-        """LO frequency (Hz) of a line: ``base − if_frequency_hz`` of the line.
-
-        A drive line's base is its qubit's calibrated drive frequency. A readout line's base
-        is the middle of the calibrated readout frequencies of *all* the qubits on the line
-        (the station's ``qubits``), whichever of them this experiment measures: a
-        multiplexed readout keeps its IFs small, and a qubit's readout IF does not depend
-        on which other qubits are measured with it.
-        """
+        """LO frequency (Hz) of a line (:func:`~qneko_hw.compiler.channels.lo_frequency_hz`)."""
         lo = self._lo.get(info.line)
         if lo is None:
-            if info.kind == "flux":
-                lo = 0.0
-            elif info.kind == "drive":
-                line = self.station.drive[info.qubit]
-                lo = self.state.qubit(info.qubit).drive_frequency_hz.value - line.if_frequency_hz
-            else:
-                ro = self.station.readout[info.line[8:]]
-                on_line = [q for q in ro.qubits if q in self.state.qubits] or [info.qubit]
-                freqs = [self.state.qubit(q).readout_frequency_hz.value for q in on_line]
-                lo = 0.5 * (min(freqs) + max(freqs)) - ro.if_frequency_hz
+            lo = lo_frequency_hz(self.station, self.state, info)
             self._lo[info.line] = lo
         return lo
 

@@ -9,7 +9,7 @@ from qneko_hw.config.calibration import CalibrationState
 from qneko_hw.config.station import DriveLine, FluxLine, MixerConfig, ReadoutLine, Station
 from qneko_hw.errors import CompilationError
 
-__all__ = ["ChannelInfo", "awg_limit", "resolve_channel"]
+__all__ = ["ChannelInfo", "awg_limit", "lo_frequency_hz", "resolve_channel"]
 
 
 @dataclass(frozen=True)
@@ -86,3 +86,23 @@ def awg_limit(station: Station, awg: str) -> float:
     if cfg.limits.max_amplitude_v is not None:
         limit = min(limit, cfg.limits.max_amplitude_v)
     return limit
+
+
+def lo_frequency_hz(station: Station, state: CalibrationState, info: ChannelInfo) -> float:
+    """LO frequency (Hz) of the line of ``info``: ``base − if_frequency_hz`` of the line.
+
+    A drive line's base is its qubit's calibrated drive frequency. A readout line's base
+    is the middle of the calibrated readout frequencies of *all* the qubits on the line
+    (the station's ``qubits``), whichever of them an experiment measures: a multiplexed
+    readout keeps its IFs small, and a qubit's readout IF does not depend on which other
+    qubits are measured with it. A flux line has none (0).
+    """
+    if info.kind == "flux":
+        return 0.0
+    if info.kind == "drive":
+        line = station.drive[info.qubit]
+        return state.qubit(info.qubit).drive_frequency_hz.value - line.if_frequency_hz
+    ro = station.readout[info.line.removeprefix("readout:")]
+    on_line = [q for q in ro.qubits if q in state.qubits] or [info.qubit]
+    freqs = [state.qubit(q).readout_frequency_hz.value for q in on_line]
+    return 0.5 * (min(freqs) + max(freqs)) - ro.if_frequency_hz

@@ -5,23 +5,28 @@ means "started by the simulated lab", which replaces it with a loopback address.
 
 A station file may name a QCoDeS Station YAML (``qcodes_station:``, a path relative to the
 station file) whose ``instruments:`` (``{name: {type: <QCoDeS driver class>, address: ...}}``)
-become ours: the driver class gives the model (:data:`QCODES_TYPE_MODELS`), ``address`` the
-address. Our own ``instruments:`` entries are merged over them field by field (ours win, so
-a station file can add limits to, or re-address, an instrument of the QCoDeS file).
+become ours: the driver class gives the model (the ``qcodes_types`` of the models in
+:data:`qneko_hw.instruments.MODELS`), ``address`` the address. Our own ``instruments:``
+entries are merged over them field by field (ours win, so a station file can add limits to,
+or re-address, an instrument of the QCoDeS file).
+
+Which model an instrument is, which role it fills and where it may be wired come from its
+entry in :data:`qneko_hw.instruments.MODELS`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from qneko_hw.config.base import Frozen, load_yaml_model
 from qneko_hw.errors import ConfigError
+from qneko_hw.instruments import QCODES_TYPES
+from qneko_hw.instruments import model as instrument_model
 
 __all__ = [
-    "QCODES_TYPE_MODELS",
     "BiasLine",
     "DriveLine",
     "FluxLine",
@@ -34,43 +39,18 @@ __all__ = [
     "qcodes_station_instruments",
 ]
 
-InstrumentModel = Literal[
-    "qneko_sg1",
-    "qneko_awg4",
-    "qneko_dig2",
-    "rs_sgs100a",
-    "tek_awg5208",
-    "yokogawa_gs200",
-    "rs_znb20",
-]
-# Models that fill the role of a QNeko model in the wiring (an SGS100A is an LO source).
-_ROLE_OF_MODEL = {"rs_sgs100a": "qneko_sg1", "tek_awg5208": "qneko_awg4"}
 Channel = Annotated[int, Field(ge=1, le=64)]
-
-#: Our model of each driver class of a QCoDeS station file, by class name (the module must
-#: be in ``qcodes`` or ``qneko_hw``); deprecated QCoDeS aliases included.
-QCODES_TYPE_MODELS: dict[str, str] = {
-    "RohdeSchwarzSGS100A": "rs_sgs100a",
-    "RohdeSchwarz_SGS100A": "rs_sgs100a",
-    "TektronixAWG5208": "tek_awg5208",
-    "AWG5208": "tek_awg5208",
-    "YokogawaGS200": "yokogawa_gs200",
-    "GS200": "yokogawa_gs200",
-    "RohdeSchwarzZNB20": "rs_znb20",
-    "ZNB20": "rs_znb20",
-    "QnekoSG1": "qneko_sg1",
-    "QnekoAWG4": "qneko_awg4",
-    "QnekoDIG2": "qneko_dig2",
-}
 
 
 def _model_of_type(type_name: object) -> str | None:
+    """Our model of a QCoDeS driver class ``module.Class`` (the module must be in ``qcodes``
+    or ``qneko_hw``), by the class name."""
     if not isinstance(type_name, str) or "." not in type_name:
         return None
     module, _, cls = type_name.rpartition(".")
     if module.split(".")[0] not in ("qcodes", "qneko_hw"):
         return None
-    return QCODES_TYPE_MODELS.get(cls)
+    return QCODES_TYPES.get(cls)
 
 
 def qcodes_station_instruments(path: str | Path) -> dict[str, dict[str, Any]]:
@@ -102,7 +82,7 @@ def qcodes_station_instruments(path: str | Path) -> dict[str, dict[str, Any]]:
         type_name = spec.get("type") if isinstance(spec, dict) else None
         model = _model_of_type(type_name)
         if model is None:
-            known = ", ".join(sorted(QCODES_TYPE_MODELS))
+            known = ", ".join(sorted(QCODES_TYPES))
             raise ConfigError(
                 f"instrument '{name}' has driver type {type_name!r}, which maps to no model "
                 f"of ours (known driver classes in qcodes/qneko_hw: {known})",
@@ -155,11 +135,21 @@ class Limits(Frozen):
 
 
 class InstrumentConfig(Frozen):
-    """One instrument: its model, VISA address and safety limits."""
+    """One instrument: its model (a name of :data:`qneko_hw.instruments.MODELS`), VISA
+    address and safety limits."""
 
-    model: InstrumentModel
+    model: str
     address: str = "sim"
     limits: Limits = Limits()
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, name: str) -> str:
+        try:
+            instrument_model(name)
+        except ConfigError as exc:
+            raise ValueError(exc.message) from None
+        return name
 
 
 class MixerConfig(Frozen):
@@ -242,7 +232,7 @@ class Station(Frozen):
         def need(owner: str, field: str, name: str, model: str) -> None:
             if name not in kinds:
                 raise ValueError(f"{owner}.{field} names instrument '{name}', which is not defined")
-            if _ROLE_OF_MODEL.get(kinds[name], kinds[name]) != model:
+            if instrument_model(kinds[name]).wiring != model:
                 raise ValueError(
                     f"{owner}.{field} names '{name}' of model {kinds[name]}, expected {model}"
                 )

@@ -20,9 +20,11 @@ import scipy.optimize
 import scipy.special
 from numpy.typing import NDArray
 
-from qneko_hw.calibrations import Discrimination, run_routine
+from qneko_hw.calibrations import run_routine
+from qneko_hw.calibrations.analyze import reanalyze
 from qneko_hw.calibrations.gates import gate_pulse
-from qneko_hw.calibrations.runner import Routine, RoutineOutcome
+from qneko_hw.calibrations.routine import Routine
+from qneko_hw.calibrations.runner import RoutineOutcome
 from qneko_hw.config import Chip, Station, default_station, random_chip
 from qneko_hw.config.calibration import CalibrationState, CalValue, QubitCalibration
 from qneko_hw.config.initial import design_state
@@ -229,23 +231,37 @@ class Bench:
         """Design state with frequency and π, π/2 amplitudes from truth."""
         return truth_state(self.truth, self.station, self.design_state())
 
-    def run(self, routine: Routine, qubit: str, state: CalibrationState) -> RoutineOutcome:
-        outcome = run_routine(
-            routine, qubit, state, self.lab.station, self.instruments, out_dir=self.out_dir
-        )
-        assert outcome.error is None, (outcome.error, outcome.fit)
+    def run(self, routine: Routine[Any], qubit: str, state: CalibrationState) -> RoutineOutcome:
+        """Run ``routine``; assert that it updated, and that its run file alone re-fits
+        to exactly the results it committed."""
+        outcome = self.run_unchecked(routine, qubit, state)
+        assert outcome.error is None, (outcome.error, outcome.results)
         return outcome
 
     def run_unchecked(
-        self, routine: Routine, qubit: str, state: CalibrationState
+        self, routine: Routine[Any], qubit: str, state: CalibrationState
     ) -> RoutineOutcome:
-        return run_routine(
+        """Run ``routine`` (its update may have refused); the re-fit of its run file
+        equals the results it gave."""
+        outcome = run_routine(
             routine, qubit, state, self.lab.station, self.instruments, out_dir=self.out_dir
         )
+        assert_reanalysis_matches(outcome)
+        return outcome
 
     def discriminated_state(self, qubit: str = "q0") -> CalibrationState:
         """Truth state plus a discriminator measured by the Discrimination routine."""
+        from qneko_hw.calibrations.discrimination import Discrimination
+
         return self.run(Discrimination(shots=2000), qubit, self.truth_state()).state
+
+
+def assert_reanalysis_matches(outcome: RoutineOutcome) -> None:
+    """The run file of ``outcome`` re-fits, from the file alone, to exactly its results."""
+    again = reanalyze(outcome.run_file)
+    assert again.stored is not None
+    assert again.stored.model_dump_json() == outcome.results.model_dump_json()
+    assert again.same, (again.results, again.stored)
 
 
 @pytest.fixture(params=CHIPS, ids=[f"seed{c[0]}" for c in CHIPS])

@@ -17,13 +17,16 @@ from conftest import CHIPS, perturbed, truth_state
 from test_flux_sweep import biased_station, tunable_chip
 from test_resonator_spectroscopy_vna import moved, with_vna
 
-from qneko_hw.analysis import Fit
+from qneko_hw.analysis import Results
 from qneko_hw.calibrations import Discrimination, run_routine
-from qneko_hw.calibrations.default_graph import ENTRIES, PunchOutScan, default_graph
+from qneko_hw.calibrations.analyze import reanalyze
+from qneko_hw.calibrations.default_graph import ENTRIES, default_graph
 from qneko_hw.calibrations.flux_sweep import FluxSweep
-from qneko_hw.calibrations.graph import check_state, not_applicable
-from qneko_hw.calibrations.resonator_spectroscopy_vna import ResonatorSpectroscopyVnaNode
-from qneko_hw.calibrations.runner import Routine, RoutineOutcome, run_routine_multiplexed
+from qneko_hw.calibrations.graph import check_state
+from qneko_hw.calibrations.punch_out import PunchOut
+from qneko_hw.calibrations.resonator_spectroscopy_vna import ResonatorSpectroscopyVna
+from qneko_hw.calibrations.routine import Routine, apply_changes, planned_changes
+from qneko_hw.calibrations.runner import RoutineOutcome, run_routine_multiplexed
 from qneko_hw.calibrations.scheduler import run_graph
 from qneko_hw.config import Chip, Station, default_station, random_chip
 from qneko_hw.config.calibration import CalibrationState
@@ -88,7 +91,7 @@ def test_opt_in_nodes_take_their_place() -> None:
     assert graph.nodes["punch_out"].depends_on == ("resonator_spectroscopy",)
     assert graph.nodes["qubit_spectroscopy"].depends_on == ("punch_out",)
     assert graph.nodes["reset_check"].depends_on == ("t1",)
-    assert isinstance(graph.nodes["punch_out"].routine, PunchOutScan)
+    assert isinstance(graph.nodes["punch_out"].routine, PunchOut)
     assert graph.left_out == {
         "resonator_spectroscopy_vna": graph.left_out["resonator_spectroscopy_vna"],
         "flux_sweep": graph.left_out["flux_sweep"],
@@ -98,8 +101,7 @@ def test_opt_in_nodes_take_their_place() -> None:
 def test_station_places_vna_and_flux_nodes_and_skips_the_qubits_they_miss() -> None:
     station = _two_qubit_station(vna=True, bias_q0=True)
     chip = _tunable_q0(random_chip(2, 5))
-    vna = object()  # stands for the VNA's driver
-    graph = default_graph(station=station, chip=chip, vna=vna)  # type: ignore[arg-type]
+    graph = default_graph(station=station, chip=chip)
     assert graph.order[:3] == (
         "resonator_spectroscopy_vna",
         "resonator_spectroscopy",
@@ -109,7 +111,7 @@ def test_station_places_vna_and_flux_nodes_and_skips_the_qubits_they_miss() -> N
     assert graph.nodes["flux_sweep"].depends_on == ("qubit_spectroscopy",)
     assert graph.nodes["rabi"].depends_on == ("flux_sweep",)
     node = graph.nodes["resonator_spectroscopy_vna"]
-    assert isinstance(node.routine, ResonatorSpectroscopyVnaNode) and node.routine.vna is vna
+    assert isinstance(node.routine, ResonatorSpectroscopyVna)
     assert node.skip == {}
     flux = graph.nodes["flux_sweep"]
     assert isinstance(flux.routine, FluxSweep) and flux.routine.skip_unwired
@@ -120,12 +122,10 @@ def test_station_places_vna_and_flux_nodes_and_skips_the_qubits_they_miss() -> N
     fresh, why = check_state(graph, "flux_sweep", cal.qubit("q1"), "q1", now)
     assert fresh and why == "not applicable: q1 has no bias line in the station"
     assert check_state(graph, "flux_sweep", cal.qubit("q0"), "q0", now) == (False, "never measured")
-    # the VNA needs its driver; a fixed-frequency chip design has no flux node
+    # a fixed-frequency chip design has no flux node
     fixed = random_chip(2, 5)
     graph = default_graph(station=station, chip=fixed)
-    assert graph.left_out["resonator_spectroscopy_vna"] == (
-        "the station's VNA vna was not handed to the graph (vna=...)"
-    )
+    assert "resonator_spectroscopy_vna" in graph.nodes
     assert "fixed-frequency" in graph.left_out["flux_sweep"]
     graph = default_graph(station=_two_qubit_station(), chip=chip)
     assert graph.left_out["resonator_spectroscopy_vna"] == "no VNA in the station"
@@ -145,27 +145,37 @@ def out(tmp_path: Path) -> Path:
 
 
 def _run(
-    routine: Routine, qubit: str, state: CalibrationState, lab: SimulatedLab, inst: Any, out: Path
+    routine: Routine[Any],
+    qubit: str,
+    state: CalibrationState,
+    lab: SimulatedLab,
+    inst: Any,
+    out: Path,
 ) -> RoutineOutcome:
-    return run_routine(routine, qubit, state, lab.station, inst, out_dir=out)
+    outcome = run_routine(routine, qubit, state, lab.station, inst, out_dir=out)
+    assert reanalyze(outcome.run_file).same  # the file alone gives the same results
+    return outcome
 
 
 def test_routines_skip_qubits_they_do_not_apply_to(out: Path) -> None:
-    """Graphs built by hand: the routine itself runs an idle program and says why."""
+    """Graphs built by hand: the routine itself measures nothing and says why."""
     chip = random_chip(2, 5)
     station = _two_qubit_station()
     state = design_state(chip, station)
     with SimulatedLab(chip, station) as lab, connect(lab.station) as inst:
         for routine, why in [
             (FluxSweep(skip_unwired=True), "no bias line"),
-            (ResonatorSpectroscopyVnaNode(), "no VNA in the station"),
+            (ResonatorSpectroscopyVna(), "no VNA in the station"),
         ]:
-            outcome = _run(routine, "q1", state, lab, inst, out)  # type: ignore[arg-type]
-            fit = outcome.fit
-            assert outcome.error is None and fit.quality == "good", fit.message
-            assert not_applicable(fit) and why in fit.message, fit.message
+            outcome = _run(routine, "q1", state, lab, inst, out)
+            fit = outcome.results
+            assert outcome.error is None and fit.verdict == "good", fit.message
+            assert not fit.applicable and why in fit.message, fit.message
+            assert fit.message.startswith("not applicable: ")
             assert outcome.state == state
-            assert read_run(outcome.run_file).shots == {}  # nothing was measured
+            run = read_run(outcome.run_file)
+            assert run.shots == {} and run.signals == {}  # nothing was measured
+            assert why in run.not_applicable
 
 
 def test_vna_node_in_the_graph_finds_the_moved_resonator(out: Path) -> None:
@@ -174,9 +184,11 @@ def test_vna_node_in_the_graph_finds_the_moved_resonator(out: Path) -> None:
     truth = moved(perturbed(design, offset, factor), "r0", 1.3e6)
     station = with_vna(default_station({"f0": ["q0", "q1"]}, seed=seed))
     with SimulatedLab(truth, station) as lab, connect(lab.station) as inst:
-        graph = default_graph(station=station, chip=design, vna=inst["vna"])
+        graph = default_graph(station=station, chip=design)
 
-        def runner(routine: Routine, q: str, st: CalibrationState, progress: Any) -> RoutineOutcome:
+        def runner(
+            routine: Routine[Any], q: str, st: CalibrationState, progress: Any
+        ) -> RoutineOutcome:
             return _run(routine, q, st, lab, inst, out)
 
         result = run_graph(
@@ -189,8 +201,8 @@ def test_vna_node_in_the_graph_finds_the_moved_resonator(out: Path) -> None:
     assert result.qubits["q0"].status == "ok"
     (step,) = result.executed
     assert step.node == "resonator_spectroscopy_vna" and step.outcome is not None
-    assert step.outcome.fit.quality == "good", step.outcome.fit.message
-    assert len(step.outcome.fit.x) == 401
+    assert step.outcome.results.verdict == "good", step.outcome.results.message
+    assert read_run(step.outcome.run_file).signals["s21"].values.size == 401
     r = truth.resonators["r0"]
     rf = result.state.qubit("q0").readout_frequency_hz
     assert rf.value == pytest.approx(r.frequency_hz, abs=r.kappa_hz / 10)
@@ -217,7 +229,7 @@ def test_flux_node_finds_the_sweet_spot_from_its_own_voltages(
     chip, station, lab, inst = flux_lab
     routine = default_graph(station=station, chip=chip).nodes["flux_sweep"].routine
     outcome = _run(routine, "q0", design_state(chip, station), lab, inst, out)
-    assert outcome.error is None and outcome.fit.quality == "good", outcome.fit.message
+    assert outcome.error is None and outcome.results.verdict == "good", outcome.results.message
     q = chip.qubits["q0"]
     assert q.flux is not None
     cal = outcome.state.qubit("q0")
@@ -235,8 +247,8 @@ def test_flux_sweep_of_a_fixed_qubit_behind_a_bias_line_changes_nothing(out: Pat
     state = design_state(fixed, station)
     with SimulatedLab(fixed, station) as lab, connect(lab.station) as inst:
         outcome = _run(FluxSweep(skip_unwired=True), "q0", state, lab, inst, out)
-    fit = outcome.fit
-    assert outcome.error is None and fit.quality == "good", fit.message
+    fit = outcome.results
+    assert outcome.error is None and fit.verdict == "good", fit.message
     assert fit.values["tunable"] == 0.0 and "does not move" in fit.message
     assert fit.values["mean_frequency_hz"] == pytest.approx(
         fixed.qubits["q0"].frequency_hz, abs=0.5e6
@@ -249,12 +261,12 @@ def test_punch_out_node_runs_every_amplitude_in_one_run(out: Path) -> None:
     design = random_chip(2, seed)
     truth = moved(perturbed(design, offset, factor), "r0", -2.1e6)
     station = default_station({"f0": ["q0", "q1"]}, seed=seed)
-    routine = PunchOutScan(amplitudes_v=(0.05, 0.1), span_hz=10e6, points=31, shots=400)
+    routine = PunchOut(amplitudes_v=(0.05, 0.1), span_hz=10e6, points=31, shots=400)
     state = design_state(design, station)
     with SimulatedLab(truth, station) as lab, connect(lab.station) as inst:
         outcome = _run(routine, "q0", state, lab, inst, out)
-    fit = outcome.fit
-    assert outcome.error is None and fit.quality == "good", fit.message
+    fit = outcome.results
+    assert outcome.error is None and fit.verdict == "good", fit.message
     r = truth.resonators["r0"]
     assert fit.values["low_power_amplitude_v"] == 0.05
     assert fit.values["resonator_frequency_hz"] == pytest.approx(r.frequency_hz, abs=50e3)
@@ -263,22 +275,33 @@ def test_punch_out_node_runs_every_amplitude_in_one_run(out: Path) -> None:
     assert len(list((out / "runs").glob("*punch_out*.h5"))) == 1
 
 
-def test_punch_out_node_lowers_a_readout_amplitude_above_punch_out() -> None:
-    chip = random_chip(1, 5)
-    state = design_state(chip, default_station({"f0": ["q0"]}))  # readout amplitude 0.1 V
-    fit = Fit(
+def _spec(f_hz: float) -> Results:
+    return Results(
         routine="punch_out",
         qubit="q0",
-        values={"resonator_frequency_hz": 7e9, "punched_out": 1.0, "punch_out_amplitude_v": 0.07},
-        uncertainties={"resonator_frequency_hz": 5e3},
-        quality="good",
-        r_squared=0.99,
+        verdict="good",
+        values={"resonator_frequency_hz": f_hz, "kappa_hz": 1e6},
+        uncertainties={"resonator_frequency_hz": 5e3, "kappa_hz": 1e4},
     )
-    cal = PunchOutScan().update(state, fit, "run-1").qubit("q0")
+
+
+def test_punch_out_lowers_a_readout_amplitude_above_punch_out() -> None:
+    """Through the update map and the one shared apply: the readout frequency at the
+    low-power resonance, the readout amplitude lowered to the punch-out amplitude when
+    above it, else kept and stamped as checked."""
+    chip = random_chip(1, 5)
+    state = design_state(chip, default_station({"f0": ["q0"]}))  # readout amplitude 0.1 V
+    routine = PunchOut()
+    fits = [_spec(7e9), _spec(7e9 + 1e4), _spec(7e9 + 9e5)]  # shifts above 0.07 V
+    res = routine.conclude("q0", [0.05, 0.07, 0.2], fits, readout_amplitude_v=0.1)
+    res = res.model_copy(update={"changes": planned_changes(routine.updates, res)})
+    cal = apply_changes(res, state, "run-1").qubit("q0")
     assert cal.readout_amplitude_v.value == 0.07 and cal.readout_amplitude_v.run_id == "run-1"
     assert cal.readout_frequency_hz.value == 7e9
-    below = fit.model_copy(update={"values": {**fit.values, "punch_out_amplitude_v": 0.2}})
-    checked = PunchOutScan().update(state, below, "run-2").qubit("q0").readout_amplitude_v
+    res = routine.conclude("q0", [0.05, 0.2, 0.4], fits, readout_amplitude_v=0.1)
+    res = res.model_copy(update={"changes": planned_changes(routine.updates, res)})
+    checked = apply_changes(res, state, "run-2").qubit("q0").readout_amplitude_v
+    assert res.values["punch_out_amplitude_v"] == 0.2
     assert checked.value == 0.1 and checked.run_id == "run-2"  # kept, stamped as checked
 
 
@@ -309,9 +332,11 @@ def test_graph_t1_and_echo_within_ten_percent_on_uncapped_chips(
             )
             for q, outcome in got.items():
                 assert isinstance(outcome, RoutineOutcome), outcome
-                assert outcome.error is None and outcome.fit.quality == "good", outcome.fit.message
+                res = outcome.results
+                assert outcome.error is None and res.verdict == "good", res.message
                 with h5py.File(outcome.run_file) as f:  # one program for both qubits
-                    assert f["context"].attrs["multiplexed_with"] == "q0,q1"
+                    assert f.attrs["multiplexed_with"] == ("q1" if q == "q0" else "q0")
+                assert reanalyze(outcome.run_file).same
                 qubits = {**state.qubits, q: outcome.state.qubit(q)}
                 state = state.model_copy(update={"qubits": qubits})
     for q in ("q0", "q1"):

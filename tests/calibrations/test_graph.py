@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from qneko_hw.analysis import Fit
+from qneko_hw.analysis import Results
 from qneko_hw.calibrations.graph import Event, Graph, Node, check_state
 from qneko_hw.calibrations.runner import RoutineOutcome
 from qneko_hw.calibrations.scheduler import run_graph
@@ -44,15 +44,7 @@ class FakeRoutine:
     param: str
     needs: tuple[str, ...]
     lab: FakeLab
-
-    def build(self, *_: Any) -> Any:  # the Routine protocol; the fake runner never builds
-        raise NotImplementedError
-
-    def analyze(self, *_: Any) -> Any:
-        raise NotImplementedError
-
-    def update(self, *_: Any) -> Any:
-        raise NotImplementedError
+    multiplex: bool = True  # the Routine interface the scheduler reads; the fake runner never plans
 
     def run(self, qubit: str, state: CalibrationState) -> RoutineOutcome:
         lab = self.lab
@@ -68,24 +60,16 @@ class FakeRoutine:
         off = [p for p in self.needs if abs(getattr(cal, p).value / lab.truth[qubit, p] - 1) > 0.05]
         run_id = f"{lab.now:%Y%m%dT%H%M%S}-{self.name}-{qubit}-abcdef"
         if off or key in lab.fail:
-            fit = Fit(
-                routine=self.name,
-                qubit=qubit,
-                values={},
-                uncertainties={},
-                quality="bad",
-                r_squared=0.0,
-                message=f"no signal ({', '.join(off) or 'broken'})",
-            )
+            fit = Results.failed(self.name, qubit, f"no signal ({', '.join(off) or 'broken'})")
             err = CalibrationError(f"{self.name} failed", qubit=qubit, routine=self.name)
             return RoutineOutcome(fit, state, Path("none.h5"), run_id, err)
         value = lab.truth[qubit, self.param]
-        fit = Fit(
+        fit = Results(
             routine=self.name,
             qubit=qubit,
+            verdict="good",
             values={self.param: value},
             uncertainties={self.param: 0.0},
-            quality="good",
             r_squared=1.0,
         )
         new = state.with_qubit(
@@ -445,7 +429,7 @@ def test_qneko_calibrate_runs_graph_interrupts_and_resumes(
     calibrates only what is missing; a third run finds everything fresh."""
     from typer.testing import CliRunner
 
-    import qneko_hw.calibrations as cals
+    import qneko_hw.calibrations.runner as cals
     from qneko_hw.cli.main import app
     from qneko_hw.store import Store
 

@@ -18,7 +18,9 @@ from conftest import Bench, best_assignment_fidelity, true_pi_amplitude
 from test_graph import Recorder, fresh_state, make_graph, make_lab, runner
 
 from qneko_hw.calibrations import AmplitudeRabi, Discrimination, Ramsey
-from qneko_hw.calibrations.multiplex import merge_builds, split_result
+from qneko_hw.calibrations.analyze import reanalyze
+from qneko_hw.calibrations.multiplex import merge_plans, split_shots
+from qneko_hw.calibrations.routine import Circuits, Program, Programs
 from qneko_hw.calibrations.runner import (
     RoutineOutcome,
     multiplexable,
@@ -32,10 +34,11 @@ from qneko_hw.config.calibration import CalibrationState, CalValue
 from qneko_hw.config.initial import design_state
 from qneko_hw.drivers.station import connect
 from qneko_hw.errors import CompilationError, ConfigError
-from qneko_hw.executor import ExecutionResult, execute
+from qneko_hw.executor import execute
 from qneko_hw.experiment import Barrier, Delay, Experiment, Measure, Play, ShiftPhase, Sweep
 from qneko_hw.pulses import Gaussian
-from qneko_hw.report import ReportEntry, render_report
+from qneko_hw.report import Invocation, ReportEntry, render_invocation
+from qneko_hw.runfile import read_run
 from qneko_hw.simulated_instruments.lab import SimulatedLab
 
 QS = ["q0", "q1"]
@@ -57,12 +60,17 @@ def _exp(q: str, delays: tuple[float, ...], shots: int = 100) -> Experiment:
     )
 
 
+def _programs(*experiments: Experiment) -> Programs:
+    return Programs(tuple(Program(e) for e in experiments))
+
+
 def test_merged_experiment_lays_qubits_side_by_side_and_measures_them_together() -> None:
     state = fresh_state()
-    builds = {"q0": _exp("q0", (0.0, 1e-6)), "q1": _exp("q1", (0.0, 2e-6))}
-    merged = merge_builds(builds, dict.fromkeys(builds, state))
-    assert merged is not None and merged.kind == "experiments"
-    ((exp, _),) = merged.items
+    plans = {"q0": _programs(_exp("q0", (0.0, 1e-6))), "q1": _programs(_exp("q1", (0.0, 2e-6)))}
+    merged = merge_plans(plans, state)
+    assert merged is not None and isinstance(merged.measurement, Programs)
+    (item,) = merged.measurement.items
+    exp = item.experiment
     kinds = [i.kind for i in exp.instructions]
     # segment 1: both bodies, barrier, both measurements; segment 2 likewise
     segment_1 = ["play", "delay", "play", "delay", "barrier", "measure", "measure"]
@@ -77,28 +85,23 @@ def test_merged_experiment_lays_qubits_side_by_side_and_measures_them_together()
     assert [s.instruction for s in sweeps] == [1, 3]
     assert [s.values for s in sweeps] == [(0.0, 1e-6), (0.0, 2e-6)]
     assert merged.rename["q1"] == {"q1:m": "m", "q1:again": "again"}
-    fake = ExecutionResult(
-        shots={n: np.full((2, 3), k, np.complex64) for k, n in enumerate(names)},
-        sweep_parameter="duration_s",
-        sweep_values=np.array([0.0, 1e-6]),
-        program_digest="abc",
-        duration_s=0.0,
-    )
-    share = split_result(merged, fake)["q1"]
-    assert set(share.shots) == {"m", "again"} and share.shots["again"][0, 0] == 3
-    assert share.sweep_values.tolist() == [0.0, 2e-6]  # q1's own axis
+    fake = {n: np.full((2, 3), k, np.complex64) for k, n in enumerate(names)}
+    share = split_shots(merged, fake)["q1"]
+    assert set(share) == {"m", "again"} and share["again"][0, 0] == 3
 
 
-def test_builds_that_do_not_merge_are_refused() -> None:
+def test_plans_that_do_not_merge_are_refused() -> None:
     state = fresh_state()
-    states = {"q0": state, "q1": state}
-    assert merge_builds({"q0": _exp("q0", (0.0,))}, {"q0": state}) is None  # one qubit
-    other_shots = {"q0": _exp("q0", (0.0,)), "q1": _exp("q1", (0.0,), shots=7)}
-    assert merge_builds(other_shots, states) is None
-    other_steps = {"q0": _exp("q0", (0.0,)), "q1": _exp("q1", (0.0, 1e-6))}
-    assert merge_builds(other_steps, states) is None
-    mixed = {"q0": _exp("q0", (0.0,)), "q1": [_exp("q1", (0.0,))] * 2}
-    assert merge_builds(mixed, states) is None
+    one = _programs(_exp("q0", (0.0,)))
+    assert merge_plans({"q0": one}, state) is None  # one qubit
+    other_shots = {"q0": one, "q1": _programs(_exp("q1", (0.0,), shots=7))}
+    assert merge_plans(other_shots, state) is None
+    other_steps = {"q0": one, "q1": _programs(_exp("q1", (0.0, 1e-6)))}
+    assert merge_plans(other_steps, state) is None
+    two_programs = {"q0": one, "q1": _programs(*[_exp("q1", (0.0,))] * 2)}
+    assert merge_plans(two_programs, state) is None
+    mixed = {"q0": one, "q1": Circuits((), shots=100, repetition_time_s=200e-6)}
+    assert merge_plans(mixed, state) is None
 
 
 def test_parallel_sweeps_must_match_the_sweep() -> None:
@@ -122,11 +125,15 @@ def test_merged_circuits_keep_each_qubits_clbits() -> None:
         return qc
 
     state = fresh_state()
-    merged = merge_builds(
-        {"q0": [circ(1), circ(2)], "q1": [circ(3), circ(0)]}, {"q0": state, "q1": state}
+    merged = merge_plans(
+        {
+            "q0": Circuits((circ(1), circ(2)), shots=100, repetition_time_s=200e-6),
+            "q1": Circuits((circ(3), circ(0)), shots=100, repetition_time_s=200e-6),
+        },
+        state,
     )
-    assert merged is not None and merged.kind == "circuits"
-    first = merged.items[0]
+    assert merged is not None and isinstance(merged.measurement, Circuits)
+    first = merged.measurement.circuits[0]
     ops = [(ci.operation.name, first.find_bit(ci.qubits[0]).index) for ci in first.data]
     bodies = [("x", 0), ("x", 1), ("x", 1), ("x", 1)]
     assert ops == [*bodies, ("barrier", 0), ("measure", 0), ("measure", 1)]
@@ -153,16 +160,29 @@ def test_multiplexed_rabi_finds_each_pi_amplitude(bench: Bench) -> None:
     for q in QS:
         outcome = got[q]
         assert isinstance(outcome, RoutineOutcome), outcome
-        assert outcome.error is None, outcome.fit.message
+        assert outcome.error is None, outcome.results.message
         truth = true_pi_amplitude(bench.truth, bench.station, q, state.qubit(q))
         found = outcome.state.qubit(q).pi_amplitude_v.value
         assert found == pytest.approx(truth, rel=0.005), (q, found, truth)
+        other = "q1" if q == "q0" else "q0"
         with h5py.File(outcome.run_file) as f:
-            assert f["context"].attrs["multiplexed_with"] == "q0,q1"
-            digests.add(f["context"].attrs["program_sha256"])
-        entry = ReportEntry.from_outcome(outcome)  # the report says so too
-        assert entry.multiplexed_with == "q0,q1"
-        assert "measured together: q0,q1" in render_report([entry])
+            assert f.attrs["multiplexed_with"] == other
+            digests.add(f.attrs["program_sha256"])
+        assert reanalyze(outcome.run_file).same
+        run = read_run(outcome.run_file, signals=False)
+        entry = ReportEntry.from_run(run)  # the report says so too
+        assert entry.multiplexed_with == (other,)
+        assert run.sheet is not None and {"drive:q0", "drive:q1"} <= {
+            line.name for line in run.sheet.lines
+        }  # the pulse sheet shows both qubits' drives
+        page = render_invocation(
+            Invocation(id="x", kind="calibrate", started="now", runs=(run.run_id,)),
+            [entry],
+            state=outcome.state,
+            before=state,
+            station=bench.lab.station,
+        )
+        assert f"measured together with {other}" in page
     assert len(digests) == 1
 
 
@@ -187,7 +207,7 @@ def test_iq_angle_does_not_depend_on_who_else_is_measured(bench: Bench) -> None:
         assert a is not None and b is not None
         assert np.angle(np.exp(1j * (a.value - b.value))) == pytest.approx(0.0, abs=0.1)
         best, _ = best_assignment_fidelity(bench.truth, bench.station, state, q)
-        assert mux.fit.values["assignment_fidelity"] == pytest.approx(best, abs=0.01)
+        assert mux.results.values["assignment_fidelity"] == pytest.approx(best, abs=0.01)
 
 
 def test_iq_angle_does_not_depend_on_when_the_readout_starts(bench: Bench) -> None:
@@ -229,25 +249,17 @@ def test_multiplexed_ramsey_with_different_delay_grids(bench: Bench) -> None:
     for q in QS:
         outcome = got[q]
         assert isinstance(outcome, RoutineOutcome), outcome
-        assert outcome.error is None, outcome.fit.message
+        assert outcome.error is None, outcome.results.message
         found = outcome.state.qubit(q).drive_frequency_hz.value
         assert found == pytest.approx(bench.truth.qubits[q].frequency_hz, abs=50e3), q
 
 
-def test_a_routine_that_measures_by_itself_is_not_multiplexable() -> None:
-    class Own:
-        name = "own"
+def test_routines_that_opt_out_are_not_multiplexable() -> None:
+    from qneko_hw.calibrations.flux_sweep import FluxSweep
+    from qneko_hw.calibrations.resonator_spectroscopy_vna import ResonatorSpectroscopyVna
 
-        def measure(self) -> None: ...
-
-    class OptedOut:
-        name = "opted_out"
-        multiplex = False
-
-        def build(self) -> None: ...
-
-    assert not multiplexable(Own())  # type: ignore[arg-type]
-    assert not multiplexable(OptedOut())  # type: ignore[arg-type]
+    assert not multiplexable(ResonatorSpectroscopyVna())  # the VNA measures by itself
+    assert not multiplexable(FluxSweep())  # one bias state per program
     assert multiplexable(AmplitudeRabi())
 
 
@@ -333,17 +345,17 @@ def test_builds_whose_merged_program_does_not_compile_run_one_after_the_other(
     )
     state = design_state(chip, shared)
     rabi = AmplitudeRabi(points=11, shots=200)
-    merged = merge_builds({q: rabi.build(q, state, shared) for q in QS}, dict.fromkeys(QS, state))
-    assert merged is not None
+    merged = merge_plans({q: rabi.plan(q, state, shared).measurement for q in QS}, state)
+    assert merged is not None and isinstance(merged.measurement, Programs)
     with pytest.raises(CompilationError, match="lo_q0 is shared"):
-        compile_experiment(merged.items[0][0], shared, state)
+        compile_experiment(merged.measurement.items[0].experiment, shared, state)
     with SimulatedLab(chip, shared) as lab, connect(lab.station) as inst:
         got = run_routine_multiplexed(rabi, QS, state, lab.station, inst, out_dir=tmp_path)
     for q in QS:
         outcome = got[q]
         assert isinstance(outcome, RoutineOutcome), outcome
         with h5py.File(outcome.run_file) as f:
-            assert "multiplexed_with" not in f["context"].attrs
+            assert f.attrs["multiplexed_with"] == ""
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["sigint", "sigkill"])
@@ -369,7 +381,8 @@ def test_lab_workers_survive_ctrl_c_and_are_replaced_when_lost(
     for q in QS:
         outcome = got[q]
         assert isinstance(outcome, RoutineOutcome), outcome
-        assert outcome.error is None and outcome.fit.quality == "good", outcome.fit.message
+        assert outcome.error is None, outcome.results.message
+        assert outcome.results.verdict == "good", outcome.results.message
     alive = [p for p in workers if p.is_alive()]
     assert (alive == workers) if sig == signal.SIGINT else not alive
 
@@ -396,7 +409,7 @@ def test_solver_processes_do_not_change_a_seeded_run(tmp_path: Path) -> None:
         for q, outcome in got.items():
             assert isinstance(outcome, RoutineOutcome), outcome
             with h5py.File(outcome.run_file) as f:
-                per_qubit[q] = f["shots"][q][()]
+                per_qubit[q] = f[q][()]
         shots.append(per_qubit)
     for q in QS:
         assert np.array_equal(shots[0][q], shots[1][q])

@@ -15,13 +15,14 @@ import math
 from pathlib import Path
 
 import pytest
-from conftest import CHIPS, perturbed
+from conftest import CHIPS, Bench, perturbed
 
-from qneko_hw.analysis import Fit, Quality
+from qneko_hw.analysis import Results, Verdict
 from qneko_hw.calibrations.punch_out import PunchOut
 from qneko_hw.config import Chip, Station, default_station, random_chip
 from qneko_hw.config.initial import design_state
 from qneko_hw.drivers.station import connect
+from qneko_hw.runfile import read_run
 from qneko_hw.simulated_instruments.lab import SimulatedLab, resonator_params, transmon_params
 from qneko_hw.simulated_instruments.physics import readout as ro
 
@@ -65,15 +66,26 @@ def test_low_power_resonance_punch_out_amplitude_and_bare_resonance(
     routine = PunchOut(amplitudes_v=AMPLITUDES, span_hz=20e6, points=61)
     state = design_state(design, station)
     with SimulatedLab(truth, station) as lab, connect(lab.station) as instruments:
-        fit = routine.measure("q0", state, lab.station, instruments, out_dir=tmp_path)
+        bench = Bench(design, truth, station, lab, instruments, tmp_path)
+        outcome = bench.run(routine, "q0", state)
+    fit = outcome.results
     r = truth.resonators["r0"]
-    assert fit.quality == "good", fit.message
-    assert len(list((tmp_path / "runs").glob("*.h5"))) == len(AMPLITUDES)
+    assert fit.verdict == "good", fit.message
+    runs = list((tmp_path / "runs").glob("*.h5"))
+    assert len(runs) == 1  # every amplitude and frequency in one run
+    axes = read_run(runs[0], signals=False).axes
+    assert axes["readout_amplitude_v"].values.size == len(AMPLITUDES) * 61
+    assert sorted(set(axes["readout_amplitude_v"].values)) == sorted(AMPLITUDES)
 
     # low power: the dressed |0⟩ resonance
     assert fit.values["resonator_frequency_hz"] == pytest.approx(r.frequency_hz, abs=20e3)
-    new = routine.update(state, fit, "run-1").qubit("q0").readout_frequency_hz
-    assert new.value == fit.values["resonator_frequency_hz"] and new.run_id == "run-1"
+    new = outcome.state.qubit("q0")
+    assert new.readout_frequency_hz.value == fit.values["resonator_frequency_hz"]
+    assert new.readout_frequency_hz.run_id == outcome.run_id
+    # the readout amplitude in use (design 0.1 V) is checked against the punch-out amplitude
+    start = state.qubit("q0").readout_amplitude_v.value
+    checked = min(start, fit.values["punch_out_amplitude_v"])
+    assert new.readout_amplitude_v.value == checked and new.readout_amplitude_v.run_id
 
     # punch-out amplitude: the grid point below the first shifted one. The 0.25·κ criterion
     # meets the model's knee at n̄/n_crit = 0.88 … 1.12 for |g²/Δ|/κ = 2 … 15 (here ≈ 4),
@@ -84,7 +96,8 @@ def test_low_power_resonance_punch_out_amplitude_and_bare_resonance(
     x_po = photons_per_critical(truth, station, "q0", a_po)
     assert 0.4 <= x_po < 1.15, (a_po, x_po)
     # and per amplitude: unshifted at n̄ ≤ n_crit/2, shifted by > κ/4 at n̄ ≥ 1.5·n_crit
-    for a, f_a in zip(fit.x, fit.y, strict=True):
+    pairs = zip(fit.vectors["amplitudes_v"], fit.vectors["resonance_hz"], strict=True)
+    for a, f_a in pairs:
         x = photons_per_critical(truth, station, "q0", a)
         if x <= 0.5:
             assert f_a == pytest.approx(r.frequency_hz, abs=20e3), (a, x)
@@ -108,13 +121,13 @@ def test_low_power_resonance_punch_out_amplitude_and_bare_resonance(
     assert f_high == pytest.approx(f_model, abs=20e3)
 
 
-def _spec(f_hz: float, quality: Quality = "good") -> Fit:
-    return Fit(
+def _spec(f_hz: float, verdict: Verdict = "good") -> Results:
+    return Results(
         routine="punch_out",
         qubit="q0",
         values={"resonator_frequency_hz": f_hz, "kappa_hz": 1e6},
         uncertainties={"resonator_frequency_hz": 5e3, "kappa_hz": 1e4},
-        quality=quality,
+        verdict=verdict,
         r_squared=0.99,
     )
 
@@ -123,18 +136,20 @@ def test_shift_detection_on_synthetic_fits() -> None:
     amps = [0.05, 0.1, 0.2, 0.4]
     base = 7e9
     fits = [_spec(base), _spec(base + 2e4), _spec(base + 6e5), _spec(base + 1e6)]
-    fit = PunchOut().analyze("q0", amps, fits)
+    fit = PunchOut().conclude("q0", amps, fits, readout_amplitude_v=0.3)
     assert fit.values["punched_out"] == 1.0
     assert fit.values["punch_out_amplitude_v"] == 0.1
+    assert fit.values["checked_readout_amplitude_v"] == 0.1  # 0.3 V is above punch-out
     assert fit.values["resonator_frequency_hz"] == base
     assert fit.values["high_power_frequency_hz"] == base + 1e6
     assert fit.values["high_power_shift_hz"] == 1e6
     assert fit.values["high_power_amplitude_v"] == 0.4
     # a bad fit at the lowest amplitude: the next usable one is the low-power resonance
     fits = [_spec(0.0, "bad"), _spec(base), _spec(base + 1e4), _spec(base - 1e4)]
-    fit = PunchOut().analyze("q0", amps, fits)
+    fit = PunchOut().conclude("q0", amps, fits, readout_amplitude_v=0.3)
     assert fit.values["low_power_amplitude_v"] == 0.1 and fit.values["punched_out"] == 0.0
+    assert fit.values["checked_readout_amplitude_v"] == 0.3  # nothing punched out: kept
     assert "no punch-out seen in range" in fit.message
     assert "punch_out_amplitude_v" not in fit.values
-    assert PunchOut().analyze("q0", amps[:1], [_spec(0.0, "bad")]).quality == "bad"
+    assert PunchOut().conclude("q0", amps[:1], [_spec(0.0, "bad")], 0.1).verdict == "bad"
     assert math.isclose(fit.values["high_power_shift_hz"], -1e4)

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from qneko_hw.calibrations import AmplitudeRabi, run_routine
+from qneko_hw.calibrations.analyze import reanalyze
 from qneko_hw.config import Chip, Station, default_station, random_chip
 from qneko_hw.config.initial import design_state
 from qneko_hw.drivers.station import connect
@@ -62,12 +63,16 @@ def test_pi_amplitude_within_one_percent_of_truth(tmp_path: Path, seed: int, fac
             assert found.uncertainty is not None and found.uncertainty < 0.01 * found.value
             assert found.run_id == outcome.run_id
             state = outcome.state
+            again = reanalyze(outcome.run_file)  # from the file alone: the committed answer
+            assert again.same and again.results.values["pi_amplitude_v"] == found.value
     files = sorted((tmp_path / "runs").glob("*.h5"))
     assert len(files) == 2
     with h5py.File(files[0]) as f:
-        assert f["shots"][next(iter(f["shots"]))].dtype == np.complex64
-        assert f["shots"][next(iter(f["shots"]))].shape == (61, 2000)
-        assert len(f["context"].attrs["program_sha256"]) == 64
+        q = f.attrs["qubit"]
+        assert f[q].dtype == np.complex64 and f[q].shape == (61, 2000)
+        assert f[q].attrs["units"] == "V"
+        assert f["amplitude_v"].attrs["units"] == "V" and f["amplitude_v"].shape == (61,)
+        assert len(f.attrs["program_sha256"]) == 64
         assert "pi_amplitude_v" in f["context"].attrs["calibration_state"]
 
 
@@ -83,5 +88,5 @@ def test_same_seed_same_shots(tmp_path: Path) -> None:
                 routine, "q0", state, lab.station, instruments, out_dir=tmp_path / str(k)
             )
             with h5py.File(oc.run_file) as f:
-                out.append(np.asarray(f["shots/q0"][()]))
+                out.append(np.asarray(f["q0"][()]))
     assert np.array_equal(out[0], out[1])

@@ -13,6 +13,9 @@ decoherence; the discriminator comes from the Discrimination routine.
 Workaround: the simulated lab computes a whole program inside the readout AWG's trigger
 command; an RB program takes longer than the drivers' 5 s default timeout, so the tests
 raise the drivers' timeout (see the report of the RB work).
+
+The plan and the fit are also tested alone: the axes of the circuits, and the fit of
+synthetic shots of a known decay (no lab).
 """
 
 from __future__ import annotations
@@ -25,13 +28,24 @@ import scipy.optimize
 from conftest import CHIPS, Bench
 from numpy.typing import NDArray
 
-from qneko_hw.calibrations import Discrimination
+from qneko_hw.analysis import DENSE_POINTS, Results, r_squared
+from qneko_hw.calibrations.discrimination import Discrimination
 from qneko_hw.calibrations.gates import gate_pulse
-from qneko_hw.calibrations.rb import InterleavedRB, RandomizedBenchmarking, native_clifford
+from qneko_hw.calibrations.rb import (
+    InterleavedRB,
+    RandomizedBenchmarking,
+    RBSetup,
+    native_clifford,
+)
 from qneko_hw.calibrations.runner import RoutineOutcome, run_routine_multiplexed
-from qneko_hw.config import Chip, Station
+from qneko_hw.config import Chip, Station, default_station, random_chip
 from qneko_hw.config.calibration import CalibrationState, CalValue
+from qneko_hw.config.initial import design_state
+from qneko_hw.data import Data, Signal
+from qneko_hw.discrimination import Discriminator
+from qneko_hw.errors import CalibrationError
 from qneko_hw.pulses import sample_pulse
+from qneko_hw.runfile import read_run
 from qneko_hw.simulated_instruments.lab import transmon_params
 from qneko_hw.simulated_instruments.physics import transmon
 
@@ -104,6 +118,58 @@ def prepared(bench: Bench, qubit: str) -> CalibrationState:
     return tuned_gates(bench.truth, bench.station, state, qubit)
 
 
+def series(results: Results, kind: str, label: str) -> list[tuple[float, ...]]:
+    """(x, y, yerr) of the figure's series of ``kind`` labelled ``label``."""
+    assert results.figure is not None
+    (s,) = [s for s in results.figure.panels[0].series if s.kind == kind and s.label == label]
+    return [s.x, s.y, s.yerr]
+
+
+def check_figure(results: Results, *, interleaved: bool) -> None:
+    """Survival per sequence and mean per length as points, the fitted decay(s) on a dense
+    grid of m, and R² that of the decays against the plotted means."""
+    assert results.figure is not None
+    panel = results.figure.panels[0]
+    assert (panel.x_unit, panel.y_unit) == ("", "")
+    assert "Clifford length" in panel.x_label and "P(|0⟩)" in panel.y_label
+    v = results.values
+    means: list[float] = []
+    fitted: list[float] = []
+    for kind in ("reference", "interleaved") if interleaved else ("reference",):
+        x_seq, y_seq, _ = series(results, "points", f"{kind} sequences")
+        x_mean, y_mean, err = series(results, "points", f"{kind} mean")
+        x_fit, y_fit, _ = series(results, "line", f"{kind} fit")
+        assert sorted(set(x_seq)) == list(x_mean) and len(err) == len(x_mean)
+        for m, y in zip(x_mean, y_mean, strict=True):
+            group = [b for a, b in zip(x_seq, y_seq, strict=True) if a == m]
+            assert y == pytest.approx(np.mean(group))
+        assert len(x_fit) == DENSE_POINTS and (x_fit[0], x_fit[-1]) == (x_mean[0], x_mean[-1])
+        rate = v["alpha"] * (v["alpha_c"] if kind == "interleaved" else 1.0)
+        decay = v["a"] * rate ** np.asarray(x_fit) + v["b"]
+        assert np.allclose(y_fit, decay)
+        means += y_mean
+        fitted += list(v["a"] * rate ** np.asarray(x_mean) + v["b"])
+    assert results.r_squared is not None and results.r_squared > 0.5
+    assert results.r_squared == pytest.approx(r_squared(means, fitted), abs=1e-9)
+    assert panel.r_squared == results.r_squared and "±" in panel.note
+
+
+def check_axes(outcome: RoutineOutcome, routine: RandomizedBenchmarking) -> None:
+    """The run file records every circuit's Clifford length, sample and interleaving."""
+    run = read_run(outcome.run_file)
+    assert list(run.axes) == ["clifford_length", "sample", "interleaved"]
+    assert all(a.unit == "" for a in run.axes.values())
+    variants = (0, 1) if isinstance(routine, InterleavedRB) else (0,)
+    expected = [
+        (m, k, f) for f in variants for k in range(routine.samples) for m in routine.lengths
+    ]
+    got = zip(*(run.axes[n].values.tolist() for n in run.axes), strict=True)
+    assert list(got) == expected
+    assert run.signals["c0"].values.shape == (len(expected), routine.shots)
+    setup = RBSetup.model_validate_json(run.routine["setup"])
+    assert (setup.seed, setup.lengths) == (routine.seed, routine.lengths)
+
+
 def test_pulses_per_clifford() -> None:
     pulses = [sum(g != "rz" for g, _ in native_clifford(k)) for k in range(24)]
     assert sum(pulses) / 24 == pytest.approx(5 / 6)
@@ -118,21 +184,29 @@ def test_rb_and_interleaved_rb_near_the_coherence_limit(bench: Bench) -> None:
     limit_clifford = coherence_limit(bench.truth, q, 5 / 6 * gate_s)
     limit_x = coherence_limit(bench.truth, q, gate_s)
 
-    outcome = bench.run(RandomizedBenchmarking(), q, state)
-    fit = outcome.fit
-    epc = fit.values["epc"]
-    assert fit.quality == "good", fit.message
+    routine = RandomizedBenchmarking()
+    outcome = bench.run(routine, q, state)
+    results = outcome.results
+    epc = results.values["epc"]
+    assert results.verdict == "good", results.message
     assert outcome.state == state  # a benchmark calibrates nothing
+    assert results.changes == {}
     assert 0.5 * limit_clifford < epc <= 1.2 * limit_clifford, (epc, limit_clifford)
-    assert fit.uncertainties["epc"] < 0.2 * epc
+    assert results.uncertainties["epc"] < 0.2 * epc
+    check_axes(outcome, routine)
+    check_figure(results, interleaved=False)
 
-    outcome = bench.run(InterleavedRB(), q, state)
-    fit = outcome.fit
-    assert fit.quality in ("good", "poor"), fit.message
-    ref, epc_x = fit.values["epc"], fit.values["epc_x"]
+    irb = InterleavedRB()
+    outcome = bench.run(irb, q, state)
+    results = outcome.results
+    assert results.verdict in ("good", "poor"), results.message
+    ref, epc_x = results.values["epc"], results.values["epc_x"]
     assert 0.5 * limit_clifford < ref <= 1.2 * limit_clifford, (ref, limit_clifford)
     assert 0.5 * limit_x < epc_x <= 1.2 * limit_x, (epc_x, limit_x)
-    assert fit.values["epc_x_low"] <= epc_x <= fit.values["epc_x_high"]
+    assert results.values["epc_x_low"] <= epc_x <= results.values["epc_x_high"]
+    assert outcome.state == state
+    check_axes(outcome, irb)
+    check_figure(results, interleaved=True)
 
 
 @pytest.mark.parametrize("bench", [CHIPS[1]], indirect=True, ids=[f"seed{CHIPS[1][0]}"])
@@ -142,10 +216,11 @@ def test_miscalibrated_pi_pulse_raises_the_x_error(bench: Bench) -> None:
     state = prepared(bench, q)
     cal = state.qubit(q)
     bad = state.with_qubit(q, pi_amplitude_v=CalValue(value=1.03 * cal.pi_amplitude_v.value))
-    fit = bench.run(InterleavedRB(lengths=(1, 50, 120, 250), samples=2, shots=500), q, bad).fit
+    routine = InterleavedRB(lengths=(1, 50, 120, 250), samples=2, shots=500)
+    results = bench.run(routine, q, bad).results
     limit_x = coherence_limit(bench.truth, q, cal.pulse_duration_s.value)
     # coherent over-rotation by 0.03·π: average gate error ≈ (0.03·π)²/6 on top of T1/T2
-    assert fit.values["epc_x"] > limit_x + 0.5 * (0.03 * math.pi) ** 2 / 6, fit.values
+    assert results.values["epc_x"] > limit_x + 0.5 * (0.03 * math.pi) ** 2 / 6, results.values
 
 
 @pytest.mark.parametrize("bench", [CHIPS[1]], indirect=True, ids=[f"seed{CHIPS[1][0]}"])
@@ -159,8 +234,9 @@ def test_multiplexed_rb_near_the_coherence_limit(bench: Bench) -> None:
     for q in ("q0", "q1"):
         state = bench.run(Discrimination(shots=2000), q, state).state
         state = tuned_gates(bench.truth, bench.station, state, q)
+    routine = RandomizedBenchmarking()
     got = run_routine_multiplexed(
-        RandomizedBenchmarking(),
+        routine,
         ["q0", "q1"],
         state,
         bench.lab.station,
@@ -169,8 +245,111 @@ def test_multiplexed_rb_near_the_coherence_limit(bench: Bench) -> None:
     )
     for q, outcome in got.items():
         assert isinstance(outcome, RoutineOutcome), outcome
-        fit = outcome.fit
-        assert fit.quality == "good", (q, fit.message)
+        results = outcome.results
+        assert results.verdict == "good", (q, results.message)
         gate_s = state.qubit(q).pulse_duration_s.value
         limit = coherence_limit(bench.truth, q, 5 / 6 * gate_s)
-        assert 0.5 * limit < fit.values["epc"] <= 1.2 * limit, (q, fit.values["epc"], limit)
+        assert 0.5 * limit < results.values["epc"] <= 1.2 * limit, (q, results.values["epc"], limit)
+        assert read_run(outcome.run_file).multiplexed_with == tuple(k for k in got if k != q)
+        check_axes(outcome, routine)
+
+
+# --- the plan and the fit alone --------------------------------------------------------
+
+
+def design(discriminated: bool = True) -> tuple[CalibrationState, Station]:
+    chip = random_chip(1, 3)
+    station = default_station({"f0": ["q0"]})
+    state = design_state(chip, station)
+    if discriminated:
+        state = state.with_qubit(
+            "q0", iq_angle_rad=CalValue.design(0.0), threshold=CalValue.design(0.0)
+        )
+    return state, station
+
+
+def test_plan_without_discriminator_raises() -> None:
+    state, station = design(discriminated=False)
+    with pytest.raises(CalibrationError, match="discriminator"):
+        RandomizedBenchmarking().plan("q0", state, station)
+
+
+@pytest.mark.parametrize("cls", [RandomizedBenchmarking, InterleavedRB])
+def test_plan_axes_and_setup(cls: type[RandomizedBenchmarking]) -> None:
+    state, station = design()
+    routine = cls(lengths=(1, 3, 7), samples=2, seed=5)
+    plan = routine.plan("q0", state, station)
+    axes = {a.name: a.values.tolist() for a in plan.axes}
+    flags = (0.0, 1.0) if cls is InterleavedRB else (0.0,)
+    assert axes["clifford_length"] == [1.0, 3.0, 7.0] * 2 * len(flags)
+    assert axes["sample"] == [0.0] * 3 + [1.0] * 3 + ([0.0] * 3 + [1.0] * 3) * (len(flags) - 1)
+    assert axes["interleaved"] == [f for f in flags for _ in range(6)]
+    assert plan.steps == len(axes["sample"])
+    assert plan.setup == RBSetup(
+        discriminator=Discriminator(iq_angle_rad=0.0, threshold_v=0.0), seed=5, lengths=(1, 3, 7)
+    )
+    # same seed, same sequences
+    again = routine.plan("q0", state, station)
+    assert [str(c) for c in again.measurement.circuits] == [  # type: ignore[union-attr]
+        str(c)
+        for c in plan.measurement.circuits  # type: ignore[union-attr]
+    ]
+
+
+def synthetic(
+    routine: RandomizedBenchmarking, alpha: float, alpha_c: float = 1.0, *, seed: int = 0
+) -> Data[RBSetup]:
+    """The plan of ``routine`` with shots of survival ``0.48·α^m + 0.5`` (interleaved:
+    ``(α·α_c)^m``), classified at the threshold 0 (|0⟩ at −1 V, |1⟩ at +1 V)."""
+    state, station = design()
+    plan = routine.plan("q0", state, station)
+    axes = {a.name: a for a in plan.axes}
+    m = axes["clifford_length"].values
+    rate = np.where(axes["interleaved"].values > 0, alpha * alpha_c, alpha)
+    survival = 0.48 * rate**m + 0.5
+    rng = np.random.default_rng(seed)
+    ones = rng.random((m.size, routine.shots)) >= survival[:, None]
+    shots = np.where(ones, 1.0, -1.0) + 0.2 * rng.standard_normal(ones.shape)
+    return Data(
+        routine=routine.name,
+        qubit="q0",
+        setup=plan.setup,
+        axes=axes,
+        signals={"c0": Signal.iq(shots, "c0")},
+    )
+
+
+def test_fit_of_a_known_decay() -> None:
+    routine = RandomizedBenchmarking(lengths=(1, 20, 50, 100, 200, 400), samples=3, shots=1000)
+    results = routine.analyze(synthetic(routine, 0.99))
+    assert results.verdict == "good", results.message
+    assert results.values["epc"] == pytest.approx(0.005, rel=0.1)
+    assert abs(results.values["epc"] - 0.005) < 3 * results.uncertainties["epc"]
+    assert results.values["alpha"] == pytest.approx(0.99, abs=0.001)
+    assert results.values["a"] == pytest.approx(0.48, abs=0.03)
+    assert results.values["b"] == pytest.approx(0.5, abs=0.03)
+    assert results.changes == {}
+    check_figure(results, interleaved=False)
+
+
+def test_interleaved_fit_of_a_known_decay() -> None:
+    routine = InterleavedRB(lengths=(1, 20, 50, 100, 200, 400), samples=3, shots=1000)
+    results = routine.analyze(synthetic(routine, 0.99, 0.98))
+    assert results.verdict in ("good", "poor"), results.message
+    assert results.values["alpha_c"] == pytest.approx(0.98, abs=0.002)
+    assert results.values["epc_x"] == pytest.approx(0.01, rel=0.1)
+    check_figure(results, interleaved=True)
+
+
+def test_fit_of_mismatched_data_is_bad() -> None:
+    routine = RandomizedBenchmarking(lengths=(1, 20, 50), samples=1, shots=100)
+    data = synthetic(routine, 0.99)
+    short = Data(
+        routine=data.routine,
+        qubit=data.qubit,
+        setup=data.setup,
+        axes=data.axes,
+        signals={"c0": Signal.iq(data.iq("c0")[:-1], "c0")},
+    )
+    results = routine.analyze(short)
+    assert results.verdict == "bad" and "sequences" in results.message

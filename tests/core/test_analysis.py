@@ -23,8 +23,8 @@ def synthetic_shots(
 def test_rabi_fit_recovers_pi_amplitude(a_pi: float, seed: int) -> None:
     amps = np.linspace(0, 2.4 * a_pi, 61)
     signal, err = project_iq(synthetic_shots(amps, a_pi, 2000, 0.4, seed))
-    fit = fit_rabi("q0", amps, signal, err)
-    assert fit.quality == "good"
+    fit = fit_rabi("rabi", "q0", amps, signal, err)
+    assert fit.verdict == "good"
     got, unc = fit.values["pi_amplitude_v"], fit.uncertainties["pi_amplitude_v"]
     assert abs(got - a_pi) < 4 * unc
     assert unc < 0.01 * a_pi
@@ -41,13 +41,13 @@ def test_noise_only_is_not_good() -> None:
     amps = np.linspace(0, 1, 41)
     shots = rng.normal(size=(41, 200)) + 1j * rng.normal(size=(41, 200))
     signal, err = project_iq(shots)
-    assert fit_rabi("q0", amps, signal, err).quality != "good"
+    assert fit_rabi("rabi", "q0", amps, signal, err).verdict == "bad"
 
 
 def test_flat_signal_is_bad() -> None:
     amps = np.linspace(0, 1, 41)
-    fit = fit_rabi("q0", amps, np.zeros(41), np.ones(41))
-    assert fit.quality == "bad" and not fit.values
+    fit = fit_rabi("rabi", "q0", amps, np.zeros(41), np.ones(41))
+    assert fit.verdict == "bad" and not fit.values
 
 
 def test_agrees_with_qiskit_experiments_oscillation_analysis() -> None:
@@ -77,7 +77,11 @@ def test_agrees_with_qiskit_experiments_oscillation_analysis() -> None:
     freq = result.analysis_results("freq", dataframe=True).iloc[0]["value"].nominal_value
     theirs = 1 / (2 * freq)
     ours = fit_rabi(
-        "q0", amps, (ones / shots).astype(float), np.sqrt(np.maximum(p1 * (1 - p1), 1e-4) / shots)
+        "rabi",
+        "q0",
+        amps,
+        (ones / shots).astype(float),
+        np.sqrt(np.maximum(p1 * (1 - p1), 1e-4) / shots),
     ).values["pi_amplitude_v"]
     assert ours == pytest.approx(theirs, rel=0.01)
     assert ours == pytest.approx(a_pi, rel=0.02)

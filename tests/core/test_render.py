@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+from types import MappingProxyType
 
 import numpy as np
 import pytest
 
+from qneko_hw import instruments
 from qneko_hw.compiler import compile_experiment, render_step
 from qneko_hw.compiler import traits as traits_module
+from qneko_hw.compiler.traits import AwgTraits
 from qneko_hw.config import MixerConfig, default_station, random_chip
 from qneko_hw.config.initial import design_state
 from qneko_hw.errors import CompilationError
@@ -21,6 +24,14 @@ STATION = default_station({"f0": ["q0"]})
 STATE = design_state(CHIP, STATION)
 PULSE = Drag(amplitude_v=0.3, duration_s=40e-9, sigma_s=10e-9, beta_s=1e-9, phase_rad=0.4)
 EXP = Experiment(name="x", instructions=(Play(channel="q0.drive", pulse=PULSE),))
+
+
+def patch_awg_traits(monkeypatch: pytest.MonkeyPatch, traits: AwgTraits) -> None:
+    """Give the qneko_awg4 entry of the model table other traits for one test."""
+    spec = dataclasses.replace(instruments.model("qneko_awg4"), awg=traits)
+    table = MappingProxyType({**instruments.MODELS, "qneko_awg4": spec})
+    monkeypatch.setattr(instruments, "MODELS", table)
+    assert traits_module.awg_traits("qneko_awg4") is traits
 
 
 def test_mixer_correction_undoes_the_mixer() -> None:
@@ -51,7 +62,7 @@ def test_steps_are_padded_to_granularity_and_minimum_length(
 ) -> None:
     base = traits_module.awg_traits("qneko_awg4")
     coarse = dataclasses.replace(base, granularity_samples=16, min_length_samples=64)
-    monkeypatch.setitem(traits_module._AWGS, "qneko_awg4", coarse)
+    patch_awg_traits(monkeypatch, coarse)
     prog = compile_experiment(EXP, STATION, STATE).awgs[0]
     assert prog.step_samples.tolist() == [64]
     exp = Experiment(
@@ -64,9 +75,7 @@ def test_steps_are_padded_to_granularity_and_minimum_length(
 
 def test_sequencer_entries_and_memory_limits(monkeypatch: pytest.MonkeyPatch) -> None:
     base = traits_module.awg_traits("qneko_awg4")
-    monkeypatch.setitem(
-        traits_module._AWGS, "qneko_awg4", dataclasses.replace(base, memory_samples=30)
-    )
+    patch_awg_traits(monkeypatch, dataclasses.replace(base, memory_samples=30))
     with pytest.raises(CompilationError, match="waveform memory") as err:
         compile_experiment(EXP, STATION, STATE)
     assert err.value.instrument == STATION.drive["q0"].awg and err.value.limit == 30

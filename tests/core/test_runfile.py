@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -12,28 +13,97 @@ import h5py
 import numpy as np
 import pytest
 
+from qneko_hw.analysis import Results
+from qneko_hw.config.base import Frozen
+from qneko_hw.data import Axis, Data, Provenance, Signal
 from qneko_hw.errors import QnekoError
-from qneko_hw.runfile import RunWriter, read_run, to_xarray, write_run
+from qneko_hw.runfile import RunWriter, add_results, open_run, read_run, write_run
 
 
-def test_round_trip(tmp_path: Path) -> None:
-    shots = {"q0": (np.arange(12).reshape(3, 4) * (1 + 1j)).astype(np.complex64)}
+class _Setup(Frozen):
+    start_v: float
+
+
+def _data() -> Data[_Setup]:
+    shots = (np.arange(12).reshape(3, 4) * (1 + 1j)).astype(np.complex64)
+    return Data(
+        routine="rabi",
+        qubit="q0",
+        setup=_Setup(start_v=0.3),
+        axes={
+            "amplitude_v": Axis.of("amplitude_v", [0.0, 0.1, 0.2], "V", "drive amplitude"),
+            "prepared": Axis.of("prepared", [0, 1, 0], "", "prepared state"),
+        },
+        signals={
+            "q0": Signal.iq(shots, "q0"),
+            "s21": Signal(np.array([1 + 1j, 2, 3j]), ("step",), "", "S21"),
+        },
+        provenance=Provenance(
+            run_id="r", program_digest="ab" * 32, calibration_version=7, multiplexed_with=("q1",)
+        ),
+    )
+
+
+def test_round_trip_is_self_describing(tmp_path: Path) -> None:
+    data = _data()
     p = write_run(
         tmp_path / "runs" / "r.h5",
-        shots=shots,
-        sweep_parameter="amplitude_v",
-        sweep_values=np.array([0.0, 0.1, 0.2]),
-        context={"run_id": "r", "program_sha256": "ab" * 32},
+        data,
+        kind="rabi",
+        parameters='{"points": 3}',
+        context={"chip": "{}"},
     )
-    run = read_run(p)
-    assert np.array_equal(run.shots["q0"], shots["q0"])
-    assert run.shots["q0"].dtype == np.complex64
-    assert run.sweep_parameter == "amplitude_v"
-    assert run.context["program_sha256"] == "ab" * 32
-    assert "created" in run.context
-    with h5py.File(p) as f:
-        assert f["sweep/values"].attrs["unit"] == "V"
     assert not list(tmp_path.glob("runs/*.partial"))
+    run = read_run(p)
+    assert run.results is None  # not analysed yet
+    assert np.array_equal(run.shots["q0"], data.signals["q0"].values)
+    assert run.shots["q0"].dtype == np.complex64
+    assert list(run.axes) == ["amplitude_v", "prepared"]  # in the order given
+    assert run.axes["amplitude_v"].unit == "V" and run.axes["amplitude_v"].long_name
+    assert np.array_equal(run.signals["s21"].values, data.signals["s21"].values)
+    assert run.signals["s21"].dims == ("step",)
+    assert run.routine["parameters"] == '{"points": 3}'
+    assert _Setup.model_validate_json(run.routine["setup"]) == data.setup
+    assert run.attrs["calibration_version"] == 7 and run.multiplexed_with == ("q1",)
+    assert run.kind == "rabi" and run.qubit == "q0" and run.run_id == "r"
+    versions = json.loads(run.attrs["versions"])
+    assert {"qneko-hw", "numpy", "qiskit", "qiskit-experiments"} <= set(versions)
+    assert "created" in run.context and run.context["chip"] == "{}"
+    with h5py.File(p) as f:
+        assert f["q0"].attrs["units"] == "V" and f["amplitude_v"].attrs["units"] == "V"
+        assert f["q0"].dims[0]["step"] is not None  # the step dimension scale
+    results = Results(routine="rabi", qubit="q0", verdict="good", values={"x_v": float("nan")})
+    add_results(p, results)
+    again = read_run(p).results
+    assert again is not None and again.model_dump_json() == results.model_dump_json()
+
+
+def test_run_file_opens_as_a_labelled_dataset(tmp_path: Path) -> None:
+    """One documented call, either way: ``open_run`` or xarray's h5netcdf engine."""
+    import xarray as xr
+
+    p = write_run(tmp_path / "r.h5", _data(), kind="rabi", parameters="{}")
+    add_results(p, Results(routine="rabi", qubit="q0", verdict="poor", values={"a_v": 1.0}))
+    for ds in (open_run(p), xr.open_dataset(p, engine="h5netcdf")):
+        assert ds["q0"].dims == ("step", "shot") and ds["q0"].dtype == np.complex64
+        assert ds["q0"].attrs["units"] == "V"
+        assert ds["amplitude_v"].dims == ("step",) and ds["amplitude_v"].attrs["units"] == "V"
+        assert "amplitude_v" in ds.coords and "prepared" in ds.coords
+        assert ds.attrs["routine"] == "rabi" and ds.attrs["qubit"] == "q0"
+        assert float(ds["q0"].swap_dims(step="amplitude_v").sel(amplitude_v=0.2)[0].real) == 8
+        ds.close()
+    ds = open_run(p)
+    assert ds.attrs["verdict"] == "poor" and json.loads(ds.attrs["results"])["values"] == {
+        "a_v": 1.0
+    }
+
+
+def test_an_older_run_file_is_refused_by_name(tmp_path: Path) -> None:
+    old = tmp_path / "old.h5"
+    with h5py.File(old, "w") as f:
+        f.create_group("shots")
+    with pytest.raises(QnekoError, match=r"old\.h5: run file format 1"):
+        read_run(old)
 
 
 def test_unreadable_file(tmp_path: Path) -> None:
@@ -58,8 +128,7 @@ def test_writer_per_step_and_blocks(tmp_path: Path) -> None:
     with RunWriter(
         path,
         acquisitions={"q0": 7, "q1": 3},
-        sweep_parameter="amplitude_v",
-        sweep_values=amps,
+        axes=[Axis.of("amplitude_v", amps, "V", "amplitude_v")],
         context={"run_id": "w", "calibration_version": "12", "chip": "{}"},
         flush_interval_s=0.0,
     ) as w:
@@ -77,27 +146,26 @@ def test_writer_per_step_and_blocks(tmp_path: Path) -> None:
     assert np.array_equal(run.shots["q1"], _rows(0, 300, 3))
     assert run.context["calibration_version"] == "12" and "created" in run.context
     with h5py.File(path) as f:
-        ds = f["shots/q0"]
+        ds = f["q0"]
         assert ds.dtype == np.complex64 and ds.chunks is not None and ds.maxshape == (None, 7)
 
 
-def test_to_xarray(tmp_path: Path) -> None:
+def test_open_run(tmp_path: Path) -> None:
     path = tmp_path / "x.h5"
     with RunWriter(
         path,
         acquisitions={"q0": 4},
-        sweep_parameter="frequency_hz",
-        sweep_values=np.array([5e9, 5.1e9, 5.2e9]),
+        axes=[Axis.of("frequency_hz", np.array([5e9, 5.1e9, 5.2e9]), "Hz", "frequency_hz")],
         context={"program_sha256": "cd" * 32},
     ) as w:
         w.append("q0", _rows(0, 3, 4))
-    ds = to_xarray(path)
+    ds = open_run(path)
     assert ds["q0"].dims == ("step", "shot")
     assert ds["q0"].dtype == np.complex64
     assert ds["frequency_hz"].attrs["units"] == "Hz"
     assert ds["frequency_hz"].dims == ("step",)
     assert np.allclose(ds["q0"].sel(step=1).values, _rows(1, 2, 4)[0])
-    assert ds.attrs["program_sha256"] == "cd" * 32 and ds.attrs["complete"] == 1
+    assert ds.attrs["complete"] == 1
     assert float(ds["q0"].swap_dims(step="frequency_hz").sel(frequency_hz=5.2e9)[0].real) == 2
 
 
@@ -108,8 +176,7 @@ def test_exception_keeps_partial(tmp_path: Path) -> None:
         RunWriter(
             path,
             acquisitions={"q0": 5},
-            sweep_parameter="duration_s",
-            sweep_values=np.arange(10) * 1e-6,
+            axes=[Axis.of("duration_s", np.arange(10) * 1e-6, "s", "duration_s")],
             context={},
         ) as w,
     ):
@@ -119,7 +186,7 @@ def test_exception_keeps_partial(tmp_path: Path) -> None:
     run = read_run(w.partial_path)
     assert not run.complete
     assert np.array_equal(run.shots["q0"], _rows(0, 4, 5))
-    ds = to_xarray(w.partial_path)
+    ds = open_run(w.partial_path)
     assert ds.sizes["step"] == 4 and ds["duration_s"].attrs["units"] == "s"
 
 
@@ -128,13 +195,10 @@ def test_writer_rejects_bad_input(tmp_path: Path) -> None:
         RunWriter(
             tmp_path / "a.h5",
             acquisitions={"q0": 0},
-            sweep_parameter=None,
-            sweep_values=[],
+            axes=(),
             context={},
         )
-    w = RunWriter(
-        tmp_path / "b.h5", acquisitions={"q0": 2}, sweep_parameter=None, sweep_values=[], context={}
-    )
+    w = RunWriter(tmp_path / "b.h5", acquisitions={"q0": 2}, context={})
     with pytest.raises(QnekoError, match="not open"):
         w.append("q0", np.zeros(2))
     with w:
@@ -152,13 +216,12 @@ def test_flushes_across_chunk_boundaries(tmp_path: Path) -> None:
     with RunWriter(
         path,
         acquisitions={"q0": shots},
-        sweep_parameter="amplitude_v",
-        sweep_values=np.linspace(0.0, 1.0, 2000),
+        axes=[Axis.of("amplitude_v", np.linspace(0.0, 1.0, 2000), "V", "amplitude_v")],
         context={},
         flush_interval_s=0.0,
     ) as w:
         with h5py.File(path.with_name("f.h5.partial"), "r", swmr=True) as f:
-            chunk_rows = f["shots/q0"].chunks[0]
+            chunk_rows = f["q0"].chunks[0]
         assert 1 < chunk_rows < 400
         # one step, blocks inside a chunk, across a boundary, covering whole chunks
         pieces = [1, 1, 5, 100, chunk_rows, 3 * chunk_rows + 7, 1, chunk_rows - 2, 1, 250]
@@ -180,8 +243,7 @@ def test_append_casts_to_complex64(tmp_path: Path) -> None:
     with RunWriter(
         path,
         acquisitions={"q0": 3},
-        sweep_parameter=None,
-        sweep_values=[],
+        axes=(),
         context={},
         flush_interval_s=float("inf"),
     ) as w:
@@ -199,12 +261,13 @@ def test_append_casts_to_complex64(tmp_path: Path) -> None:
 _CHILD = """
 import sys
 import numpy as np
+from qneko_hw.data import Axis
 from qneko_hw.runfile import RunWriter
 
 shots = 1000
-w = RunWriter(sys.argv[1], acquisitions={"q0": shots}, sweep_parameter="amplitude_v",
-              sweep_values=np.linspace(0, 1, 10**6), context={"run_id": "crash"},
-              flush_interval_s=float(sys.argv[2]))
+w = RunWriter(sys.argv[1], acquisitions={"q0": shots},
+              axes=[Axis.of("amplitude_v", np.linspace(0, 1, 10**6), "V", "amplitude")],
+              context={"run_id": "crash"}, flush_interval_s=float(sys.argv[2]))
 w.open()
 i = 0
 while True:
@@ -254,5 +317,5 @@ def test_sigkill_leaves_readable_partial(tmp_path: Path, flush_interval_s: float
     assert rows >= flushed
     assert np.array_equal(run.shots["q0"], _rows(0, rows, 1000))
     assert run.context["run_id"] == "crash" and not run.complete
-    ds = to_xarray(partial)
+    ds = open_run(partial)
     assert ds.sizes["step"] == rows and ds["amplitude_v"].attrs["units"] == "V"

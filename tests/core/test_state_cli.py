@@ -158,7 +158,7 @@ def test_calibrate_commits_versions_and_resumes(tmp_path: Path) -> None:
 
 
 def test_calibrate_imports_existing_json(tmp_path: Path) -> None:
-    from qneko_hw.cli.calibrate import start_state
+    from qneko_hw.cli.session import start_state
 
     legacy = tmp_path / "calibration.json"
     _state(0.3).save(legacy)

@@ -12,12 +12,12 @@ from qcodes.instrument import Instrument
 from qneko_hw.drivers.qneko_awg4 import QnekoAWG4
 from qneko_hw.drivers.qneko_dig2 import QnekoDIG2
 from qneko_hw.drivers.qneko_sg1 import QnekoSG1
-from qneko_hw.drivers.roles import SafetyLimits
 from qneko_hw.drivers.rs_sgs100a import RsSgs100aSource
 from qneko_hw.drivers.rs_znb20 import RsZnb20Vna
 from qneko_hw.drivers.tek_awg5208 import TekAwg5208
 from qneko_hw.drivers.yokogawa_gs200 import YokogawaGs200Source
 from qneko_hw.errors import InstrumentError, SafetyLimitError
+from qneko_hw.roles import SafetyLimits
 
 ADDRESS = "TCPIP::127.0.0.1::5025::SOCKET"
 _names = itertools.count()

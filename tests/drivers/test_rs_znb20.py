@@ -125,7 +125,7 @@ def test_vna_adapter_fills_the_role(vna, chip) -> None:
 
 def test_station_model_and_lab_twin(chip) -> None:
     from qneko_hw.drivers.station import driver_class
-    from qneko_hw.simulated_instruments.lab import _TWINS
+    from qneko_hw.simulated_instruments.lab import twin_class
 
-    assert driver_class("rs_znb20") is RsZnb20Vna and _TWINS["rs_znb20"] is ZnbTwin
+    assert driver_class("rs_znb20") is RsZnb20Vna and twin_class("rs_znb20") is ZnbTwin
     assert InstrumentConfig(model="rs_znb20").model == "rs_znb20"

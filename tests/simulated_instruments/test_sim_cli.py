@@ -11,8 +11,8 @@ from qcodes.instrument_drivers.rohde_schwarz import RohdeSchwarzSGS100A
 from qcodes.station import Station as QcodesStation
 from typer.testing import CliRunner
 
-from qneko_hw.cli.calibrate import builtin_chip, builtin_station
 from qneko_hw.cli.main import app
+from qneko_hw.cli.session import builtin_chip, builtin_station
 from qneko_hw.config import Station
 
 runner = CliRunner()

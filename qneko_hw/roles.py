@@ -2,7 +2,9 @@
 DC source and a VNA.
 
 The roles are :class:`typing.Protocol` classes, so any driver (ours, or an adapter of a
-QCoDeS driver) that has the methods fills the role; ``isinstance`` works on them.
+QCoDeS driver) that has the methods fills the role; ``isinstance`` works on them. They live
+in the core, so that the executor and the routines need no driver to name them; which role
+an instrument model fills is in :mod:`qneko_hw.instruments`.
 """
 
 from __future__ import annotations
