@@ -387,13 +387,12 @@ def _img(png: bytes, alt: str, cls: str = "plot") -> str:
 def _value_cell(value: CalValue | None, before: CalValue | None, unit: str) -> str:
     if value is None:
         return '<td class="num">—</td>'
-    text = format_quantity(value.value, unit, value.uncertainty)
+    text = _e(format_quantity(value.value, unit, value.uncertainty))
     if value.updated is None:
         text += " <span class='small'>(design)</span>"
-    delta = ""
     if before is not None and before.value != value.value:
-        delta = f"<span class='delta'>was {_e(format_quantity(before.value, unit))}</span>"
-    return f'<td class="num">{_e(text) if "<" not in text else text}{delta}</td>'
+        text += f"<span class='delta'>was {_e(format_quantity(before.value, unit))}</span>"
+    return f'<td class="num">{text}</td>'
 
 
 def _status_cell(status: QubitStatus | None) -> str:

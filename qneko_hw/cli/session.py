@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -411,9 +411,3 @@ class CalibrationSession:
             before=before,
             station=self.station,
         )
-
-
-@contextmanager
-def nothing() -> Iterator[None]:
-    """A context manager that does nothing (a listener without a live display)."""
-    yield
