@@ -132,8 +132,6 @@ def _fit_hand(
     p = sol.x * units
     p[0] += f_r0
     model = resonance_model(f, p[0], p[1], complex(p[2], p[3]), complex(p[4], p[5]), hand=hand)
-    ss_res = float((np.abs(z - model) ** 2).sum())
-    ss_tot = float((np.abs(z - z.mean()) ** 2).sum())
     fit = ResonanceFit(
         f_r=float(p[0]),
         kappa=abs(float(p[1])),
@@ -144,7 +142,7 @@ def _fit_hand(
         c_re=float(p[4]),
         c_im=float(p[5]),
         hand=hand,
-        r2=1 - ss_res / ss_tot if ss_tot > 0 else 0.0,
+        r2=r_squared(z, model),
     )
     return fit, float(sol.cost)
 

@@ -102,13 +102,13 @@ class Results(Frozen):
 
 def r_squared(y: ArrayLike, model: ArrayLike) -> float:
     """Coefficient of determination ``1 − SS_res/SS_tot`` of ``model`` for the data ``y``
-    (same quantity, same points); 0 when ``y`` is constant."""
-    yy = np.asarray(y, dtype=np.float64)
-    mm = np.asarray(model, dtype=np.float64)
-    ss_tot = float(((yy - yy.mean()) ** 2).sum())
+    (same quantity, same points; complex data use ``|·|²``); 0 when ``y`` is constant."""
+    yy = np.asarray(y)
+    mm = np.asarray(model)
+    ss_tot = float((np.abs(yy - yy.mean()) ** 2).sum())
     if ss_tot <= 0:
         return 0.0
-    return 1.0 - float(((yy - mm) ** 2).sum()) / ss_tot
+    return 1.0 - float((np.abs(yy - mm) ** 2).sum()) / ss_tot
 
 
 def dense(x: ArrayLike, points: int = DENSE_POINTS) -> NDArray[np.float64]:

@@ -248,9 +248,9 @@ class ReportEntry:
             sheet=run.sheet,
         )
 
-    def drawn(self) -> ReportEntry:
-        """This entry with its plot and pulse sheet drawn."""
-        png, sheet_png = draw(self.results, self.sheet)
+    def drawn(self, *, sheet: bool = True) -> ReportEntry:
+        """This entry with its plot (and, if ``sheet``, its pulse sheet) drawn."""
+        png, sheet_png = draw(self.results, self.sheet if sheet else None)
         return dataclasses.replace(self, png=png, sheet_png=sheet_png)
 
 
@@ -411,10 +411,15 @@ def _summary_table(
     state: CalibrationState,
     before: CalibrationState | None,
     statuses: Mapping[str, QubitStatus],
-    epc: Mapping[str, tuple[float, float]],
+    epc: Mapping[str, tuple[float, float]] | None,
+    *,
+    link: bool = True,
 ) -> str:
+    """One row per qubit; ``epc``: RB results to show (None: no RB column); ``link``: the
+    qubit names link to their parameter tables on the same page."""
     head = "".join(f"<th>{_e(label)}</th>" for _, label in SUMMARY_PARAMETERS)
-    rows = [f'<table class="summary"><tr><th>qubit</th><th>status</th>{head}<th>EPC (RB)</th></tr>']
+    rb_head = "<th>EPC (RB)</th>" if epc is not None else ""
+    rows = [f'<table class="summary"><tr><th>qubit</th><th>status</th>{head}{rb_head}</tr>']
     for q in sorted(state.qubits):
         cal = state.qubit(q)
         old = before.qubits.get(q) if before is not None else None
@@ -423,15 +428,17 @@ def _summary_table(
             value = getattr(cal, name)
             prev = getattr(old, name) if old is not None else None
             cells.append(_value_cell(value, prev, unit_of(name)))
-        rb = epc.get(q)
-        rb_cell = (
-            f'<td class="num">{_e(format_quantity(rb[0], "", rb[1]))}</td>'
-            if rb
-            else '<td class="num">—</td>'
-        )
+        if epc is not None:
+            rb = epc.get(q)
+            cells.append(
+                f'<td class="num">{_e(format_quantity(rb[0], "", rb[1]))}</td>'
+                if rb
+                else '<td class="num">—</td>'
+            )
+        name = f'<a href="#qubit-{_e(q)}">{_e(q)}</a>' if link else _e(q)
         rows.append(
-            f'<tr class="qubit-row" data-qubit="{_e(q)}"><td><a href="#qubit-{_e(q)}">{_e(q)}</a>'
-            f"</td>{_status_cell(statuses.get(q))}{''.join(cells)}{rb_cell}</tr>"
+            f'<tr class="qubit-row" data-qubit="{_e(q)}"><td>{name}</td>'
+            f"{_status_cell(statuses.get(q))}{''.join(cells)}</tr>"
         )
     rows.append("</table>")
     return "\n".join(rows)
@@ -494,11 +501,23 @@ def _plan_table(rows: Sequence[Mapping[str, str]]) -> str:
     return "\n".join(out)
 
 
-def _section(entry: ReportEntry) -> str:
+def _sheet_owners(entries: Sequence[ReportEntry]) -> dict[str, str]:
+    """Run id → the run whose section shows its pulse sheet: the first run of the page
+    with the same program (qubits measured together share one)."""
+    first: dict[str, str] = {}
+    owners = {}
+    for entry in entries:
+        if entry.sheet is not None:
+            owners[entry.run_id] = first.setdefault(entry.sheet.digest, entry.run_id)
+    return owners
+
+
+def _section(entry: ReportEntry, sheet_owner: str | None) -> str:
     res = entry.results
     e = _e
-    if entry.png is None:
-        entry = entry.drawn()
+    shows_sheet = sheet_owner == entry.run_id
+    if entry.png is None or (shows_sheet and entry.sheet_png is None):
+        entry = entry.drawn(sheet=shows_sheet)
     assert entry.png is not None
     verdict = res.verdict if res is not None else "bad"
     parts = [
@@ -526,11 +545,16 @@ def _section(entry: ReportEntry) -> str:
     if entry.error:
         parts.append(f'<p class="error">not applied: {e(entry.error)}</p>')
     parts.append(_img(entry.png, f"{entry.routine} {entry.qubit} plot"))
-    if entry.sheet_png is not None:
+    if shows_sheet and entry.sheet_png is not None:
         parts.append(
             "<details><summary>pulse sheet of the first sweep step</summary>"
             + _img(entry.sheet_png, f"{entry.routine} {entry.qubit} pulse sheet", "sheet")
             + "</details>"
+        )
+    elif sheet_owner is not None and not shows_sheet:
+        parts.append(
+            f'<p class="meta">pulse sheet: the same program as <a href="#run-{e(sheet_owner)}">'
+            f"run {e(sheet_owner)}</a></p>"
         )
     if res is not None:
         parts.append('<h3>Results</h3><table class="values"><tr><th>quantity</th>')
@@ -622,7 +646,8 @@ def render_invocation(
         )
         + "</table>"
     )
-    body += [_section(en) for en in entries]
+    owners = _sheet_owners(entries)
+    body += [_section(en, owners.get(en.run_id)) for en in entries]
     return _page(invocation.title, "\n".join(body))
 
 
@@ -681,7 +706,11 @@ def write_index(
         latest: dict[str, QubitStatus] = {}
         for rec in records:
             latest.update(rec.qubits)
-        body += ["<h2>Qubits now</h2>", _summary_table(state, None, latest, {})]
+        body += [
+            "<h2>Qubits now</h2>",
+            '<p class="meta">status: how each qubit ended its latest invocation</p>',
+            _summary_table(state, None, latest, None, link=False),
+        ]
         if station is not None:
             body += ["<h2>Frequency plan</h2>", _plan_table(frequency_plan(station, state))]
     body.append("<h2>Reports</h2>")
@@ -802,6 +831,7 @@ class BackgroundPlots:
     def __init__(self) -> None:
         self._pool: Any = None
         self._jobs: list[tuple[ReportEntry, Any]] = []
+        self._sheets: set[str] = set()  # programs whose pulse sheet is being drawn
 
     def __enter__(self) -> BackgroundPlots:
         return self
@@ -810,7 +840,8 @@ class BackgroundPlots:
         self.close()
 
     def submit(self, entry: ReportEntry) -> None:
-        """Start drawing ``entry``'s plot and pulse sheet."""
+        """Start drawing ``entry``'s plot, and its pulse sheet unless an earlier entry
+        has the same program (the report shows a program's sheet once)."""
         if self._pool is None:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
@@ -820,8 +851,13 @@ class BackgroundPlots:
             self._pool = ProcessPoolExecutor(
                 max_workers=1, mp_context=ctx, initializer=_ignore_sigint
             )
+        sheet = entry.sheet
+        if sheet is not None and sheet.digest in self._sheets:
+            sheet = None
+        elif sheet is not None:
+            self._sheets.add(sheet.digest)
         try:
-            job = self._pool.submit(draw, entry.results, entry.sheet)
+            job = self._pool.submit(draw, entry.results, sheet)
         except Exception as exc:  # a lost worker: the plot is drawn on writing instead
             log.warning("report plots: worker unavailable (%s); drawing on writing", exc)
             job = None

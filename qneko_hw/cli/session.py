@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -252,7 +253,7 @@ class CalibrationSession:
             listener.graph_ready(graph, state.version)
             plots = stack.enter_context(BackgroundPlots())
             kind = "nightly" if self.options.nightly else ("calibrate" if fresh else "resume")
-            invocation_id = f"{started.strftime('%Y%m%dT%H%M%S')}-{kind}"
+            invocation_id = f"{started:%Y%m%dT%H%M%S}-{kind}-{uuid.uuid4().hex[:4]}"
             context = {"chip": self.chip.model_dump_json(), "invocation": invocation_id}
             runner, group_runner = self._runners(station, instruments, context, plots, runs)
 

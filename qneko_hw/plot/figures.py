@@ -252,7 +252,14 @@ def render_png(figure: Figure | None, *, title: str = "") -> bytes:
     heading = title or (figure.title if figure is not None else "")
     if heading:
         fig.suptitle(heading, fontsize="medium")
-    fig.tight_layout()
+    # fixed margins: a layout engine would draw the figure two more times
+    fig.subplots_adjust(
+        left=0.12 if n == 1 else 0.08,
+        right=0.98,
+        bottom=0.14,
+        top=0.88 if heading else 0.95,
+        wspace=0.3,
+    )
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()

@@ -88,7 +88,8 @@ def test_figures_render_with_their_units() -> None:
 
 @pytest.fixture(scope="module")
 def calibrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``qneko calibrate`` on a 2-qubit chip up to discrimination, then a resumed run."""
+    """``qneko calibrate`` on a 2-qubit chip up to discrimination, then a resumed run, then
+    a nightly check."""
     tmp = tmp_path_factory.mktemp("report")
     chip = tmp / "chip.yaml"
     cli = CliRunner()
@@ -98,16 +99,19 @@ def calibrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert res.exit_code == 0, res.output
     res = cli.invoke(app, [*args, "--target", "ramsey"])  # resumes: only Ramsey runs
     assert res.exit_code == 0, res.output
+    res = cli.invoke(app, [*args, "--target", "ramsey", "--nightly"])
+    assert res.exit_code == 0, res.output
     return tmp / "o"
 
 
 def test_every_invocation_keeps_its_page_and_the_index_lists_them(calibrated: Path) -> None:
     records = invocations(calibrated)
-    assert [r.kind for r in records] == ["calibrate", "resume"]
-    first, second = records
+    assert [r.kind for r in records] == ["calibrate", "resume", "nightly"]
+    first, second, nightly = records
+    assert nightly.runs and all("ramsey" in r for r in nightly.runs)  # its checks
     assert all(s.status == "ok" for s in first.qubits.values())
     pages = sorted((calibrated / "reports").glob("*.html"))
-    assert [p.stem for p in pages] == [first.id, second.id]
+    assert [p.stem for p in pages] == [first.id, second.id, nightly.id]
     first_page = pages[0].read_text(encoding="utf-8")
     assert first_page.count('<section class="run"') == len(first.runs) == 8  # 4 nodes × 2
     second_page = pages[1].read_text(encoding="utf-8")
@@ -128,7 +132,9 @@ def test_a_page_shows_what_a_physicist_looks_for(calibrated: Path) -> None:
     # the frequency plan: LOs and IFs per line
     assert "Frequency plan" in page and "readout LO" in page and "drive IF" in page
     # a routine's own plot and its pulse sheet, R² printed, the committed version named
-    assert page.count('class="plot"') == 8 and page.count('class="sheet"') == 8
+    assert page.count('class="plot"') == 8
+    # a program's pulse sheet once: both qubits of a multiplexed run link to one sheet
+    assert page.count('class="sheet"') == 4 and page.count("pulse sheet: the same program") == 4
     assert re.search(r"R² = 0\.\d{4}", page)
     assert "committed as version" in page
     for b64 in re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page):
@@ -245,7 +251,7 @@ def test_report_in_headless_browser(calibrated: Path, tmp_path: Path) -> None:
     found = re.search(r'<pre id="probe">images (\d+) loaded (\d+) rows (\d+)</pre>', dom)
     assert found is not None, dom[-2000:]
     images, loaded, rows = map(int, found.groups())
-    assert images == 16 and loaded == images and rows == 2
+    assert images == 8 + 4 and loaded == images and rows == 2
     shot = tmp_path / "screenshot.png"
     _browser(
         exe,
