@@ -9,11 +9,11 @@ to calibrating)::
     VNA resonator spectroscopy → resonator spectroscopy → [punch-out] → qubit spectroscopy
     → flux sweep → Rabi → discrimination → Ramsey → fine amplitude → DRAG → T1 → T2 echo
                                                                           T1 → [reset check]
-                                                                   DRAG → RB
+                                                                          T1 → RB
 
-RB hangs off DRAG (the gates it benchmarks), not off T2 echo: a coherence fit that fails
-does not keep a qubit from being benchmarked. A node left out hands its dependencies to the
-nodes after it.
+RB comes after T1 (and so after DRAG, the gates it benchmarks): it chooses its Clifford
+lengths from the stored T1 and T2*. It does not wait for the T2 echo. A node left out hands
+its dependencies to the nodes after it.
 
 Nodes that need station hardware (:attr:`Entry.requires`): the VNA spectroscopy needs a VNA,
 the flux sweep a bias line (and, if the chip design is given, flux tuning). Built with
@@ -161,7 +161,7 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("t2_echo", T2Echo(), ("t1",), ("t2_echo_s",), 12, {"t2_echo_s": 0.25},
           {"points": 11, "shots": 400}),
     Entry("reset_check", ResetCheck(), ("t1",), (), 24, opt_in=True),
-    Entry("rb", RandomizedBenchmarking(), ("drag",), (), 24),
+    Entry("rb", RandomizedBenchmarking(), ("t1",), (), 24),
 )  # fmt: skip
 
 

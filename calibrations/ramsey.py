@@ -14,6 +14,14 @@ per-shot memory; ``f_q = f_d + δ − f``. The figure is P(|1⟩) against the de
 the fitted damped cosine on a dense grid.
 update → ``drive_frequency_hz``; ``t2_s`` (T2*) too when its relative uncertainty is below
 ``t2_max_relative_error`` (``t2_resolved``).
+
+Sampling that cannot alias: the fringe lies in (0, 2δ) when δ exceeds the frequency error,
+so the plan keeps 2δ at most ``NYQUIST_MARGIN`` (0.8) of the Nyquist frequency
+``f_N = 1/(2·Δτ)`` of its delay step Δτ: a δ derived from the span (``fringes/span``) is
+lowered to ``(points − 1)/(5·span)``; a δ that is given (the coarse run, or ``detuning_hz``)
+shortens the span to ``(points − 1)/(5·δ)`` instead. The fit rejects (``bad``) a fringe
+above ``NYQUIST_MARGIN·f_N``: near the sampling limit an alias cannot be told from the
+fringe, and a wrong frequency would be stored with a small error bar.
 """
 
 from __future__ import annotations
@@ -40,7 +48,16 @@ from qneko_hw.discrimination import Discriminator
 from qneko_hw.experiment import Delay, Experiment, Measure, Play, ShiftFrequency, Sweep
 from qneko_hw.plot.figures import Figure, fit_panel
 
-__all__ = ["Ramsey", "RamseySetup"]
+__all__ = ["NYQUIST_MARGIN", "Ramsey", "RamseySetup", "nyquist_hz"]
+
+#: The fringe (at most 2δ) stays below this fraction of the delay grid's Nyquist frequency.
+NYQUIST_MARGIN = 0.8
+
+
+def nyquist_hz(delays_s: NDArray[np.float64]) -> float:
+    """Nyquist frequency (Hz) of evenly spaced delays (s): 1/(2·step)."""
+    step = float(np.median(np.diff(delays_s))) if delays_s.size > 1 else math.inf
+    return 0.5 / step if step > 0 else math.inf
 
 
 class RamseySetup(Frozen):
@@ -121,14 +138,21 @@ class Ramsey(Routine[RamseySetup]):
         cal = state.qubit(qubit)
         drive_limit_v(station, qubit, self.name)
         disc = require_discriminator(state, qubit, self.name)
+        given: float | None = self.detuning_hz
         if cal.t2_s is None:  # coarse: short span, large detuning
-            expected, span, delta = self.coarse_span_s, self.coarse_span_s, self.coarse_detuning_hz
+            expected, span = self.coarse_span_s, self.coarse_span_s
+            given = self.coarse_detuning_hz if given is None else given
         else:
             expected = cal.t2_s.value
             span = min(self.span_factor * expected, self.max_span_s)
-            delta = self.fringes / span
         span = self.span_s or span
-        delta = self.detuning_hz if self.detuning_hz is not None else delta
+        # no aliasing: 2δ ≤ NYQUIST_MARGIN / (2Δτ), Δτ = span/(points − 1)
+        limit = NYQUIST_MARGIN * (self.points - 1) / (4.0 * span)
+        if given is None:
+            delta = min(self.fringes / span, limit)
+        else:
+            delta = given
+            span = min(span, NYQUIST_MARGIN * (self.points - 1) / (4.0 * delta))
         drive = f"{qubit}.drive"
         sx = gate_pulse(cal, cal.pi_half_amplitude_v.value)
         delays = _uniform_delays(station, qubit, span, self.points)
@@ -167,7 +191,10 @@ class Ramsey(Routine[RamseySetup]):
         delta = setup.detuning_hz
         analysis = T2RamseyAnalysis()
         analysis.set_options(
-            plot=False, data_processor=DataProcessor("counts", [Probability(outcome="1")])
+            plot=False,
+            data_processor=DataProcessor("counts", [Probability(outcome="1")]),
+            # the first Nyquist zone only: on the sampled delays every alias fits as well
+            bounds={"freq": (0.0, nyquist_hz(x))},
         )
         result = analysis.run(counts_experiment_data(x, outcomes)).block_for_results()
         table = result.analysis_results(dataframe=True)
@@ -191,7 +218,17 @@ class Ramsey(Routine[RamseySetup]):
 
         r2 = r_squared(p1, model(x))
         rel = tau_err / tau if tau > 0 else math.inf
+        f_nyquist = nyquist_hz(x)
         verdict: Verdict
+        if fringe > NYQUIST_MARGIN * f_nyquist:
+            grid = dense(x)
+            return Results.failed(
+                self.name,
+                data.qubit,
+                f"fringe at {fringe / 1e3:.1f} kHz is above {NYQUIST_MARGIN:.0%} of the "
+                f"sampling limit {f_nyquist / 1e3:.1f} kHz: it may be an alias, not fitted",
+                figure=_figure(x, p1, err, model=(grid, model(grid)), r2=r2),
+            )
         if r2 > 0.8 and 0.1 * delta < fringe < 1.9 * delta and fringe_err < 0.05 * delta:
             verdict, msg = "good", f"fringe at {fringe / 1e3:.1f} kHz, T2* = {tau * 1e6:.2f} µs"
         elif r2 > 0.5:

@@ -4,20 +4,33 @@ plan → random sequences of single-qubit Cliffords (qiskit-experiments' 24-elem
 each synthesized once to the native ``rz``/``sx``/``x`` with Qiskit's transpiler), closed
 by the inverting Clifford and a measurement; one circuit per (sample, length), all in one
 program (one sweep step each). Interleaved RB adds, for every reference sequence, the
-same sequence with an ``x`` after each Clifford (its inverse accounts for them). The axes
-give every circuit's ``clifford_length`` (random Cliffords, the inverse not counted), its
-``sample`` and whether it is ``interleaved`` (0/1); the setup holds the qubit's
-discriminator (RB needs one), the seed and the lengths.
+same sequence with an ``x`` after each Clifford (its inverse accounts for them). Then
+``references`` circuits each of |0⟩ (measure only) and |1⟩ (``x``, measure): they measure
+the decay's asymptote. The axes give every circuit's ``clifford_length`` (random
+Cliffords, the inverse not counted; 0 for the references), its ``sample``, whether it is
+``interleaved`` (0/1) and its ``reference`` role (0: a sequence, 1: |0⟩, 2: |1⟩); the
+setup holds the qubit's discriminator (RB needs one), the seed and the lengths.
+
+Lengths (``lengths`` None, the default): from the error a Clifford would have from T1 and
+T2 alone (the stored T1 and T2*, else 2·T1), ``r = (3 − e^{−t/T1} − 2·e^{−t/T2})/6`` for
+the mean Clifford duration ``t`` (5/6 of a gate pulse: the native Cliffords average 5/6
+pulses), the longest ``m = 1/(2r)`` (clipped to 20 … 2000) so the survival decays by about
+e⁻¹ whatever the qubit, and (1, 0.1, 0.3, 0.6, 1)·m; without a stored T1, ``DEFAULT_LENGTHS``.
+
 fit → classify each shot with the setup's discriminator, hand the per-shot memory to
 qiskit-experiments' ``RBAnalysis`` / ``InterleavedRBAnalysis`` (survival probability of
-``"0"``, no error-per-gate split) and report the error per Clifford ``epc`` (and for
-interleaved RB the X gate's error ``epc_x`` with its systematic bounds), with the fitted
-decay ``a·α^m + b`` (``a``, ``alpha``, ``b``; interleaved: ``a·(α·α_c)^m + b`` too). R² is
-that of the fitted decay against the mean survival per length, the quantity plotted: the
-figure shows the survival of every sequence, the mean per length with its standard error,
-and the fitted decay on a dense grid of m (interleaved: both curves).
-update → nothing is calibrated (no update lines): benchmarks report; a ``bad`` result is
-refused.
+``"0"``, no error-per-gate split) with the asymptote ``b`` fixed to the measured one: the
+survival of the fully depolarised state, ``b = ½·[P(0 | |0⟩) + P(0 | |1⟩)]`` (readout
+errors included). A free asymptote makes the error per Clifford of a long-lived qubit
+uncertain by 15–165 % (its decay is not complete within the lengths); with b fixed, its σ
+comes from the fit plus the uncertainty of b (a second fit at b + σ_b). The results: the
+error per Clifford ``epc`` (and for interleaved RB the X gate's error ``epc_x`` with its
+systematic bounds), the decay ``a·α^m + b`` (``a``, ``alpha``, ``b``; interleaved:
+``a·(α·α_c)^m + b`` too). R² is that of the fitted decay against the mean survival per
+length, the quantity plotted: the figure shows the survival of every sequence, the mean per
+length with its standard error, the fitted decay on a dense grid of m (interleaved: both
+curves) and the measured asymptote. With ``references = 0`` the asymptote is fitted.
+update → ``error_per_clifford`` (standard RB; interleaved RB stores nothing).
 
 The sequences do not go through the transpiler as a whole (it would merge the gates); they
 are native already, so the compiler lowers them gate by gate.
@@ -37,15 +50,46 @@ from numpy.typing import NDArray
 from qneko_hw.analysis import Results, Verdict, dense, r_squared
 from qneko_hw.calibrations.gates import drive_limit_v
 from qneko_hw.calibrations.readout import binomial_error, require_discriminator
-from qneko_hw.calibrations.routine import Plan, Routine
+from qneko_hw.calibrations.routine import Plan, Routine, Update
 from qneko_hw.config.base import Frozen
-from qneko_hw.config.calibration import CalibrationState
+from qneko_hw.config.calibration import CalibrationState, QubitCalibration
 from qneko_hw.config.station import Station
 from qneko_hw.data import Axis, Data
 from qneko_hw.discrimination import Discriminator
 from qneko_hw.plot.figures import Figure, Panel, Series
 
-__all__ = ["InterleavedRB", "RBSetup", "RandomizedBenchmarking", "native_clifford"]
+__all__ = [
+    "DEFAULT_LENGTHS",
+    "PULSES_PER_CLIFFORD",
+    "InterleavedRB",
+    "RBSetup",
+    "RandomizedBenchmarking",
+    "coherence_error",
+    "native_clifford",
+    "rb_lengths",
+]
+
+#: Lengths when nothing tells the qubit's coherence (errors of a few 1e-4 per Clifford).
+DEFAULT_LENGTHS: tuple[int, ...] = (1, 150, 400, 800, 1400)
+#: Gate pulses per native single-qubit Clifford, on average (``rz`` is virtual).
+PULSES_PER_CLIFFORD = 5 / 6
+
+
+def coherence_error(duration_s: float, t1_s: float, t2_s: float) -> float:
+    """Average gate error of T1 (s) and T2 (s) alone over ``duration_s`` (s):
+    ``(3 − e^{−t/T1} − 2·e^{−t/T2})/6``."""
+    return (3 - math.exp(-duration_s / t1_s) - 2 * math.exp(-duration_s / t2_s)) / 6
+
+
+def rb_lengths(cal: QubitCalibration) -> tuple[int, ...]:
+    """Clifford lengths suited to ``cal``'s qubit (see the module docstring)."""
+    if cal.t1_s is None:
+        return DEFAULT_LENGTHS
+    t1 = cal.t1_s.value
+    t2 = cal.t2_s.value if cal.t2_s is not None else 2 * t1
+    r = coherence_error(PULSES_PER_CLIFFORD * cal.pulse_duration_s.value, t1, min(t2, 2 * t1))
+    longest = int(min(max(round(0.5 / max(r, 1e-9)), 20), 2000))
+    return tuple(sorted({1, *(max(2, round(f * longest)) for f in (0.1, 0.3, 0.6, 1.0))}))
 
 
 @functools.cache
@@ -119,32 +163,37 @@ class RBSetup(Frozen):
         discriminator: the qubit's discriminator the shots are classified with.
         seed: seed of the sequence generator the circuits were drawn with.
         lengths: numbers of random Cliffords per sequence (the inverse not counted).
+        references: circuits each of |0⟩ and |1⟩ that measure the asymptote (0: none).
     """
 
     discriminator: Discriminator
     seed: int
     lengths: tuple[int, ...]
+    references: int = 0
 
 
 class RandomizedBenchmarking(Routine[RBSetup]):
     """Standard single-qubit RB.
 
     Attributes:
-        lengths: numbers of random Cliffords per sequence (the inverse not counted); the
-            longest should bring the survival well down its decay (≈ 1/(2·EPC) Cliffords;
-            the defaults suit errors of a few 1e-4 per Clifford).
+        lengths: numbers of random Cliffords per sequence (the inverse not counted); None:
+            chosen from the stored T1 and T2 (module docstring).
         samples: random sequences per length; shots: shots per sequence;
         seed: seed of the sequence generator (same seed, same sequences).
+        references: circuits each of |0⟩ and |1⟩ measuring the decay's asymptote, which
+            the fit then holds fixed (0: the asymptote is fitted).
         repetition_time_s: time between shots (s).
     """
 
     kind: ClassVar[str] = "rb"
     setup_type: ClassVar[type[RBSetup]] = RBSetup
+    updates: ClassVar[tuple[Update, ...]] = (Update("epc", "error_per_clifford"),)
     #: Whether every reference sequence is also played with an ``x`` after each Clifford.
     interleaved: ClassVar[bool] = False
 
-    lengths: tuple[int, ...] = (1, 150, 400, 800, 1400)
+    lengths: tuple[int, ...] | None = None
     samples: int = 3
+    references: int = 2
     shots: int = 1000
     seed: int = 1
     repetition_time_s: float = 200e-6
@@ -158,11 +207,12 @@ class RandomizedBenchmarking(Routine[RBSetup]):
         """
         disc = require_discriminator(state, qubit, self.name)
         drive_limit_v(station, qubit, self.name)
+        chosen = self.lengths if self.lengths is not None else rb_lengths(state.qubit(qubit))
         rng = np.random.default_rng(self.seed)
         sequences = [
             (sample, int(length), rng.integers(0, 24, size=int(length)))
             for sample in range(self.samples)
-            for length in self.lengths
+            for length in chosen
         ]
         variants = (False, True) if self.interleaved else (False,)
         circuits = []
@@ -176,6 +226,14 @@ class RandomizedBenchmarking(Routine[RBSetup]):
                 lengths.append(length)
                 samples.append(sample)
                 flags.append(int(inter))
+        roles = [0] * len(circuits)
+        for k in range(self.references):
+            for role, gates in ((1, ()), (2, ("x",))):
+                circuits.append(_reference_circuit(gates))
+                lengths.append(0)
+                samples.append(k)
+                flags.append(0)
+                roles.append(role)
         axes = [
             Axis.of(
                 "clifford_length",
@@ -185,8 +243,13 @@ class RandomizedBenchmarking(Routine[RBSetup]):
             ),
             Axis.of("sample", samples, "", "random sequence of its length (index)"),
             Axis.of("interleaved", flags, "", "1: an x after every Clifford (interleaved RB)"),
+            Axis.of(
+                "reference", roles, "", "0: an RB sequence; asymptote references: 1 |0⟩, 2 |1⟩"
+            ),
         ]
-        setup = RBSetup(discriminator=disc, seed=self.seed, lengths=tuple(self.lengths))
+        setup = RBSetup(
+            discriminator=disc, seed=self.seed, lengths=chosen, references=self.references
+        )
         return Plan.circuits(
             setup, axes, circuits, shots=self.shots, repetition_time_s=self.repetition_time_s
         )
@@ -196,13 +259,20 @@ class RandomizedBenchmarking(Routine[RBSetup]):
         shots = data.iq("c0")
         lengths = data.axis("clifford_length")
         flags = data.axis("interleaved")
-        if not (lengths.size == flags.size == shots.shape[0]):
+        roles = data.axes["reference"].values if "reference" in data.axes else np.zeros(0)
+        if not (lengths.size == flags.size == shots.shape[0]) or roles.size not in (
+            0,
+            lengths.size,
+        ):
             return Results.failed(
                 self.name,
                 data.qubit,
                 f"{lengths.size} sequences in the axes, {shots.shape[0]} measured",
             )
-        ones = data.setup.discriminator.classify(shots)
+        classified = data.setup.discriminator.classify(shots)
+        asymptote = _asymptote(classified, roles) if roles.size else None
+        keep = roles == 0 if roles.size else np.ones(lengths.size, dtype=bool)
+        ones, lengths, flags = classified[keep], lengths[keep], flags[keep]
         inter = flags != 0
         meta = [
             {"xval": int(m), "group": "Clifford", "interleaved": bool(f)}
@@ -211,8 +281,7 @@ class RandomizedBenchmarking(Routine[RBSetup]):
         survival = 1.0 - ones.mean(axis=1).astype(np.float64)
         curves = _curves(lengths, inter, survival, ones.shape[1])
         try:
-            exp_data = _experiment_data(ones, meta)
-            return self._analyze(data.qubit, exp_data, curves)
+            return self._analyze(data.qubit, ones, meta, curves, asymptote)
         except Exception as exc:  # qiskit-experiments raises several unrelated types
             return Results.failed(
                 self.name,
@@ -221,18 +290,60 @@ class RandomizedBenchmarking(Routine[RBSetup]):
                 _figure(curves, None, None, ""),
             )
 
-    def _analyze(self, qubit: str, exp_data: Any, curves: list[_Curve]) -> Results:
-        from qiskit_experiments.library.randomized_benchmarking import RBAnalysis
+    def _run(
+        self, ones: NDArray[np.bool_], meta: list[dict[str, Any]], b: float | None
+    ) -> tuple[dict[str, dict[str, Any]], dict[str, tuple[float, float]]]:
+        """One qiskit-experiments analysis of the sequences (asymptote ``b`` fixed if
+        given): its results and fit parameters."""
+        from qiskit_experiments.library.randomized_benchmarking import (
+            InterleavedRBAnalysis,
+            RBAnalysis,
+        )
 
-        analysis = RBAnalysis()
+        analysis = InterleavedRBAnalysis() if self.interleaved else RBAnalysis()
         analysis.set_options(outcome="0", gate_error_ratio=None, plot=False)
+        if b is not None:
+            analysis.set_options(fixed_parameters={"b": b})
+        exp_data = _experiment_data(ones, meta)
         analysis.run(exp_data, replace_results=True).block_for_results()
-        results = _results(exp_data)
+        extra = ("EPC_systematic_bounds",) if self.interleaved else ()
+        return _results(exp_data, extra=extra), _fit_parameters(exp_data)
+
+    def _fitted(
+        self,
+        ones: NDArray[np.bool_],
+        meta: list[dict[str, Any]],
+        asymptote: tuple[float, float] | None,
+        key: str,
+    ) -> tuple[dict[str, dict[str, Any]], dict[str, tuple[float, float]], float]:
+        """The analysis (b fixed to the measured asymptote if any) and the extra σ of the
+        result ``key`` that the asymptote's uncertainty gives (a second fit at b + σ_b)."""
+        if asymptote is None:
+            results, params = self._run(ones, meta, None)
+            return results, params, 0.0
+        b, sigma_b = asymptote
+        results, params = self._run(ones, meta, b)
+        params = {**params, "b": (b, sigma_b)}
+        if sigma_b <= 0:
+            return results, params, 0.0
+        shifted, _ = self._run(ones, meta, b + sigma_b)
+        here, there = _nominal(results[key]["value"])[0], _nominal(shifted[key]["value"])[0]
+        return results, params, abs(there - here)
+
+    def _analyze(
+        self,
+        qubit: str,
+        ones: NDArray[np.bool_],
+        meta: list[dict[str, Any]],
+        curves: list[_Curve],
+        asymptote: tuple[float, float] | None,
+    ) -> Results:
+        results, params, from_b = self._fitted(ones, meta, asymptote, "EPC")
         epc, d_epc = _nominal(results["EPC"]["value"])
+        d_epc = math.hypot(d_epc, from_b)
         alpha, d_alpha = _nominal(results["alpha"]["value"])
         values = {"epc": epc, "alpha": alpha}
         unc = {"epc": d_epc, "alpha": d_alpha}
-        params = _fit_parameters(exp_data)
         for key in ("a", "b"):
             values[key], unc[key] = params[key]
         verdict = _verdict(results["EPC"]["quality"], epc, d_epc)
@@ -243,8 +354,9 @@ class RandomizedBenchmarking(Routine[RBSetup]):
             unc=unc,
             verdict=verdict,
             curves=curves,
-            msg=f"EPC = {epc:.2e}",
+            msg=f"EPC = {epc:.2e} ± {d_epc:.1e}",
             note=note,
+            asymptote=asymptote,
         )
 
     def _finish(
@@ -257,6 +369,7 @@ class RandomizedBenchmarking(Routine[RBSetup]):
         curves: list[_Curve],
         msg: str,
         note: str,
+        asymptote: tuple[float, float] | None,
     ) -> Results:
         """Results with the R² of the decays against the mean survival per length."""
         decay_keys = ("a", "b", "alpha", "alpha_c") if self.interleaved else ("a", "b", "alpha")
@@ -276,7 +389,7 @@ class RandomizedBenchmarking(Routine[RBSetup]):
             values=values,
             uncertainties={k: (v if math.isfinite(v) else 0.0) for k, v in unc.items()},
             r_squared=r2,
-            figure=_figure(curves, models, r2, note),
+            figure=_figure(curves, models, r2, note, asymptote),
         )
 
 
@@ -290,21 +403,25 @@ class InterleavedRB(RandomizedBenchmarking):
     kind: ClassVar[str] = "irb"
     interleaved: ClassVar[bool] = True
 
-    lengths: tuple[int, ...] = (1, 100, 250, 500)
+    updates: ClassVar[tuple[Update, ...]] = ()
+
+    lengths: tuple[int, ...] | None = (1, 100, 250, 500)
     name: str = "irb"
 
-    def _analyze(self, qubit: str, exp_data: Any, curves: list[_Curve]) -> Results:
-        from qiskit_experiments.library.randomized_benchmarking import InterleavedRBAnalysis
-
-        analysis = InterleavedRBAnalysis()
-        analysis.set_options(outcome="0", gate_error_ratio=None, plot=False)
-        analysis.run(exp_data, replace_results=True).block_for_results()
-        results = _results(exp_data, extra=("EPC_systematic_bounds",))
+    def _analyze(
+        self,
+        qubit: str,
+        ones: NDArray[np.bool_],
+        meta: list[dict[str, Any]],
+        curves: list[_Curve],
+        asymptote: tuple[float, float] | None,
+    ) -> Results:
+        results, params, from_b = self._fitted(ones, meta, asymptote, "EPC")
         alpha, d_alpha = _nominal(results["alpha"]["value"])
         alpha_c, d_alpha_c = _nominal(results["alpha_c"]["value"])
         epc_x, d_epc_x = _nominal(results["EPC"]["value"])
+        d_epc_x = math.hypot(d_epc_x, from_b)
         low, high = results["EPC"]["EPC_systematic_bounds"]
-        params = _fit_parameters(exp_data)
         # reference error per Clifford for one qubit: (1 − α)/2
         values = {
             "epc": (1.0 - alpha) / 2.0,
@@ -330,7 +447,14 @@ class InterleavedRB(RandomizedBenchmarking):
             f"EPC = {values['epc']:.2e} ± {unc['epc']:.1e}\nX error = {epc_x:.2e} ± {d_epc_x:.1e}"
         )
         return self._finish(
-            qubit, values=values, unc=unc, verdict=verdict, curves=curves, msg=msg, note=note
+            qubit,
+            values=values,
+            unc=unc,
+            verdict=verdict,
+            curves=curves,
+            msg=msg,
+            note=note,
+            asymptote=asymptote,
         )
 
 
@@ -392,11 +516,19 @@ def _decay(values: dict[str, float], interleaved: bool) -> Decay:
 
 
 def _figure(
-    curves: list[_Curve], models: list[Decay] | None, r2: float | None, note: str
+    curves: list[_Curve],
+    models: list[Decay] | None,
+    r2: float | None,
+    note: str,
+    asymptote: tuple[float, float] | None = None,
 ) -> Figure:
-    """Survival per sequence, mean per length, and with ``models`` the fitted decays on a
-    dense grid of m."""
+    """Survival per sequence, mean per length, with ``models`` the fitted decays on a
+    dense grid of m, and the measured asymptote."""
     series: list[Series] = []
+    if asymptote is not None:
+        series.append(
+            Series(kind="hline", y=(asymptote[0],), label="asymptote (measured)", color="0.5")
+        )
     for k, c in enumerate(curves):
         kind = "interleaved" if c.interleaved else "reference"
         light, strong = ("C1", "C3") if c.interleaved else ("C0", "C2")
@@ -420,6 +552,28 @@ def _figure(
             ),
         )
     )
+
+
+def _reference_circuit(gates: Sequence[str]) -> Any:
+    """|0⟩ (no gates) or |1⟩ (``x``), then measure: an asymptote reference."""
+    from qiskit import QuantumCircuit
+
+    qc = QuantumCircuit(1, 1)
+    for g in gates:
+        getattr(qc, g)(0)
+    qc.measure(0, 0)
+    return qc
+
+
+def _asymptote(ones: NDArray[np.bool_], roles: NDArray[np.float64]) -> tuple[float, float] | None:
+    """``b = ½·[P(0 | |0⟩) + P(0 | |1⟩)]`` and its σ from the reference circuits (role 1:
+    |0⟩, 2: |1⟩); None without references."""
+    ref0, ref1 = ones[roles == 1], ones[roles == 2]
+    if not (ref0.size and ref1.size):
+        return None
+    s0, s1 = 1.0 - float(ref0.mean()), 1.0 - float(ref1.mean())
+    var = s0 * (1 - s0) / ref0.size + s1 * (1 - s1) / ref1.size
+    return 0.5 * (s0 + s1), 0.5 * math.sqrt(max(var, 0.25 / (ref0.size + ref1.size) ** 2))
 
 
 def _verdict(quality: Any, epc: float, d_epc: float) -> Verdict:

@@ -39,7 +39,14 @@ app.add_typer(state_app, name="state")
 def calibrate(
     *,
     chip: Annotated[
-        Path | None, typer.Option(help="Chip YAML (default: built-in 4-qubit chip).")
+        Path | None, typer.Option(help="Chip YAML: the design (default: built-in 4-qubit chip).")
+    ] = None,
+    device: Annotated[
+        Path | None,
+        typer.Option(
+            help="Device YAML the simulated lab runs (see `qneko chip fabricate`); the "
+            "routines see only the design."
+        ),
     ] = None,
     station: Annotated[
         Path | None, typer.Option(help="Station YAML (default: built-in simulated station).")
@@ -95,6 +102,7 @@ def calibrate(
 
     options = CalibrateOptions(
         chip=chip,
+        device=device,
         station=station,
         out=out,
         qubits=qubits,
@@ -169,6 +177,34 @@ def chip_new(
     c = random_chip(qubits, seed)
     out.write_text(yaml.safe_dump(c.model_dump(mode="json"), sort_keys=False), encoding="utf-8")
     typer.echo(f"wrote {out} ({qubits} qubits, seed {seed})")
+
+
+@chip_app.command("fabricate")
+def chip_fabricate(
+    *,
+    design: Annotated[
+        Path | None, typer.Option(help="Design chip YAML (default: the built-in design).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed of the fabrication.")] = 0,
+    out: Annotated[Path, typer.Option(help="Where to write the device YAML.")] = Path(
+        "device.yaml"
+    ),
+) -> None:
+    """Write an as-fabricated device of a design (realistic spread; see
+    qneko_hw.simulated_instruments.fabrication) for the simulated lab to run."""
+    import yaml
+
+    from qneko_hw.cli.session import builtin_chip
+    from qneko_hw.config.chip import Chip
+    from qneko_hw.simulated_instruments.fabrication import fabricate
+
+    try:
+        base = Chip.load(design) if design else builtin_chip()
+    except QnekoError as exc:
+        _fail(exc)
+    device = fabricate(base, seed)
+    out.write_text(yaml.safe_dump(device.model_dump(mode="json"), sort_keys=False), "utf-8")
+    typer.echo(f"wrote {out} (device {device.name} of design {base.name})")
 
 
 def _fail(exc: QnekoError) -> None:

@@ -86,6 +86,7 @@ class CalibrateOptions:
     """What ``qneko calibrate`` was asked (see its ``--help``)."""
 
     chip: Path | None = None
+    device: Path | None = None
     station: Path | None = None
     out: Path = Path("qneko_out")
     qubits: str | None = None
@@ -159,8 +160,12 @@ class CalibrationSession:
         station: Station,
         qubits: list[str],
         targets: list[str] | None,
+        *,
+        device: Chip | None = None,
     ) -> None:
         self.options, self.chip, self.station = options, chip, station
+        #: what the simulated lab runs (the design itself when no device is given)
+        self.device = device or chip
         self.qubits, self.targets = qubits, targets
 
     @classmethod
@@ -173,6 +178,16 @@ class CalibrationSession:
                 simulated and real addresses.
         """
         chip = Chip.load(options.chip) if options.chip else builtin_chip()
+        device = Chip.load(options.device) if options.device else None
+        if device is not None and (
+            set(device.qubits) != set(chip.qubits) or set(device.resonators) != set(chip.resonators)
+        ):
+            raise ConfigError(
+                f"device {device.name} has qubits {', '.join(device.qubits)} and resonators "
+                f"{', '.join(device.resonators)}; the design {chip.name} has "
+                f"{', '.join(chip.qubits)} and {', '.join(chip.resonators)}",
+                source=str(options.device),
+            )
         station = Station.load(options.station) if options.station else builtin_station(chip)
         if options.qubits is None:
             names = list(chip.qubits)
@@ -190,7 +205,12 @@ class CalibrationSession:
                 "or none is (real instruments)",
                 source=str(options.station) if options.station else None,
             )
-        session = cls(options, chip, station, names, None)
+        if device is not None and not all(c.address == "sim" for c in station.instruments.values()):
+            raise ConfigError(
+                "--device is for the simulated lab: the station's addresses must be 'sim'",
+                source=str(options.device),
+            )
+        session = cls(options, chip, station, names, None, device=device)
         graph = session.graph()
         targets = None
         if options.target is not None:
@@ -246,7 +266,7 @@ class CalibrationSession:
             if self.simulated:
                 from qneko_hw.simulated_instruments.lab import SimulatedLab
 
-                lab = stack.enter_context(SimulatedLab(self.chip, self.station))
+                lab = stack.enter_context(SimulatedLab(self.device, self.station))
                 station = lab.station
                 listener.lab_up(len(lab.servers))
             instruments = stack.enter_context(connect(station))
@@ -254,7 +274,11 @@ class CalibrationSession:
             plots = stack.enter_context(BackgroundPlots())
             kind = "nightly" if self.options.nightly else ("calibrate" if fresh else "resume")
             invocation_id = f"{started:%Y%m%dT%H%M%S}-{kind}-{uuid.uuid4().hex[:4]}"
-            context = {"chip": self.chip.model_dump_json(), "invocation": invocation_id}
+            context = {
+                "chip": self.chip.model_dump_json(),  # the design: what routines may know
+                "device": self.device.name,  # the device's name only, never its values
+                "invocation": invocation_id,
+            }
             runner, group_runner = self._runners(station, instruments, context, plots, runs)
 
             def commit(new: CalibrationState, message: str, author: str) -> int:
@@ -385,7 +409,11 @@ class CalibrationSession:
                 q: QubitStatus(r.status, r.node, r.routine, r.message)
                 for q, r in result.qubits.items()
             },
-            title=f"Calibration of {self.chip.name}: {kind} {started:%Y-%m-%d %H:%M} UTC",
+            title=(
+                f"Calibration of {self.chip.name}"
+                + (f" (device {self.device.name})" if self.device is not self.chip else "")
+                + f": {kind} {started:%Y-%m-%d %H:%M} UTC"
+            ),
         )
 
     def _report(

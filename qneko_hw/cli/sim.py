@@ -63,6 +63,10 @@ def up(
     chip: Annotated[
         Path | None, typer.Option(help="Chip YAML (default: the built-in chip).")
     ] = None,
+    device: Annotated[
+        Path | None,
+        typer.Option(help="Device YAML to run instead of the chip itself (qneko chip fabricate)."),
+    ] = None,
     state_dir: StateDir = DEFAULT_STATE_DIR,
 ) -> None:
     """Start every twin of the station in a background process; print the addresses."""
@@ -77,6 +81,7 @@ def up(
     # installed package)
     command = [sys.executable, "-P", "-m", "qneko_hw.cli.sim", "serve", "--station", str(station)]
     command += ["--state-dir", str(state_dir)] + (["--chip", str(chip)] if chip else [])
+    command += ["--device", str(device)] if device else []
     log = str(state_dir / "sim.log")
     pid = os.posix_spawn(
         sys.executable,
@@ -132,6 +137,7 @@ def serve(
     station: Annotated[Path, typer.Option()],
     state_dir: Annotated[Path, typer.Option()],
     chip: Annotated[Path | None, typer.Option()] = None,
+    device: Annotated[Path | None, typer.Option()] = None,
 ) -> None:
     """Run the simulated lab in the foreground until SIGTERM (used by ``up``)."""
     import logging
@@ -147,7 +153,8 @@ def serve(
     logging.basicConfig(level=logging.INFO)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    lab = SimulatedLab(Chip.load(chip) if chip else builtin_chip(), Station.load(station))
+    design = Chip.load(chip) if chip else builtin_chip()
+    lab = SimulatedLab(Chip.load(device) if device else design, Station.load(station))
     with lab:
         qcodes_cfg = yaml.safe_dump(qcodes_station_config(lab.station), sort_keys=False)
         (state_dir / "qcodes_station.yaml").write_text(qcodes_cfg)

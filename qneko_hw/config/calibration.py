@@ -74,6 +74,8 @@ class QubitCalibration(Frozen):
             with a bias line; the compiler sets its DC source to it.
         assignment_fidelity: single-shot assignment fidelity ``1 − ½·[P(1|0) + P(0|1)]``
             of ``threshold``/``iq_angle_rad`` (dimensionless), if measured.
+        error_per_clifford: average error per single-qubit Clifford from randomized
+            benchmarking (dimensionless), if measured.
     """
 
     drive_frequency_hz: CalValue
@@ -93,6 +95,7 @@ class QubitCalibration(Frozen):
     t2_echo_s: CalValue | None = None
     assignment_fidelity: CalValue | None = None
     bias_voltage_v: CalValue | None = None
+    error_per_clifford: CalValue | None = None
 
 
 class CzCalibration(Frozen):

@@ -22,6 +22,7 @@ from .transmon import (
     dissipator_superoperator,
     evolve,
     populations,
+    thermal_populations,
     thermal_state,
     unitary,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "mean_traces",
     "noise",
     "populations",
+    "thermal_populations",
     "thermal_state",
     "unitary",
 ]

@@ -472,8 +472,8 @@ def integrate_shots_windows(
     )
     jump_at = np.full(levels.shape, n, dtype=np.int64)
     excited = levels > 0
-    if decay and qubit.gamma_1_per_s > 0 and np.any(excited):
-        scale = 1.0 / (qubit.gamma_1_per_s * levels[excited])
+    if decay and qubit.gamma_down_per_s > 0 and np.any(excited):
+        scale = 1.0 / (qubit.gamma_down_per_s * levels[excited])
         times = rng.exponential(scale)
         jump_at[excited] = np.minimum(np.rint(times / dt_s), n).astype(np.int64)
     for k, (w, g, table) in enumerate(zip(wins, gs, tables, strict=True)):

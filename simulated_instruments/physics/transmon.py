@@ -19,9 +19,17 @@ Sign of the IF: a tone at ``f_frame + f_if`` is the envelope ``z(t) ∝ exp(−i
 
 Dissipation (Lindblad, ``dρ/dt = −i[H, ρ] + Σ_c (cρc† − ½{c†c, ρ})``)::
 
-    c_1 = sqrt(1/T1)·a,   c_φ = sqrt(2/T_φ)·n,   1/T_φ = 1/T2 − 1/(2·T1)
+    c_↓ = sqrt(Γ↓)·a,   c_↑ = sqrt(Γ↑)·|1⟩⟨0|,   c_φ = sqrt(2/T_φ)·n,   1/T_φ = 1/T2 − 1/(2·T1)
 
-(``c_φ`` is dropped when ``T_φ`` is infinite). Initial state: ``diag(1 − p_th, p_th, 0, …)``.
+with ``Γ↓ + Γ↑ = 1/T1`` and ``Γ↑/Γ↓ = p/(1 − p)`` (``p`` = ``thermal_population``):
+``Γ↓ = (1 − p)/T1``, ``Γ↑ = p/T1`` (``c_φ``, ``c_↑`` are dropped when their rate is 0).
+Thermal excitation acts on the 0 → 1 transition only: then P(|1⟩) relaxes towards p at
+exactly 1/T1, the qubit's coherence decays at exactly 1/T2, and ``diag(1 − p, p, 0, …)``
+is the dissipator's steady state, so a qubit at rest, or idling while a multiplexed
+partner is driven, stays thermal. (An upward channel ``√Γ↑·a†`` on every level would also
+excite 1 → 2 at 2·Γ↑, biasing the measured T1 by ≈ p and T2 by ≈ p·T2/T1 — a 2nd-order
+thermal effect, ∝ e^{−h·f₁₂/kT}, that a chip file's T1 and T2 do not mean.) The thermal
+state is the default initial state.
 
 Numerics
 --------
@@ -94,6 +102,7 @@ __all__ = [
     "dissipator_superoperator",
     "evolve",
     "populations",
+    "thermal_populations",
     "thermal_state",
     "unitary",
 ]
@@ -133,7 +142,8 @@ class TransmonParams:
         t2_s: Ramsey coherence time T2 (s), ``T2 ≤ 2·T1``.
         rabi_rate_hz_per_v: k (Hz/V): a resonant constant drive of complex amplitude z
             (volts at the chip) gives a Rabi frequency k·|z| (Hz).
-        thermal_population: initial P(|1>) (dimensionless, 0 ≤ p < 1).
+        thermal_population: P(|1⟩) at rest (dimensionless, 0 ≤ p < 1): the thermal state
+            the qubit starts in and relaxes to.
         levels: number of transmon levels kept (≥ 2).
     """
 
@@ -167,8 +177,18 @@ class TransmonParams:
 
     @property
     def gamma_1_per_s(self) -> float:
-        """Relaxation rate 1/T1 (1/s)."""
+        """Relaxation rate 1/T1 = Γ↓ + Γ↑ (1/s)."""
         return 0.0 if math.isinf(self.t1_s) else 1.0 / self.t1_s
+
+    @property
+    def gamma_down_per_s(self) -> float:
+        """Downward (emission) rate Γ↓ = (1 − p)/T1 (1/s)."""
+        return (1.0 - self.thermal_population) * self.gamma_1_per_s
+
+    @property
+    def gamma_up_per_s(self) -> float:
+        """Upward (thermal absorption) rate Γ↑ = p/T1 (1/s)."""
+        return self.thermal_population * self.gamma_1_per_s
 
     @property
     def gamma_phi_per_s(self) -> float:
@@ -215,8 +235,12 @@ def dissipator_superoperator(params: TransmonParams) -> ComplexArray:
     d = params.levels
     eye = np.eye(d)
     ops: list[FloatArray] = []
-    if params.gamma_1_per_s > 0:
-        ops.append(math.sqrt(params.gamma_1_per_s) * _lowering(d))
+    if params.gamma_down_per_s > 0:
+        ops.append(math.sqrt(params.gamma_down_per_s) * _lowering(d))
+    if params.gamma_up_per_s > 0:
+        raise_01 = np.zeros((d, d))
+        raise_01[1, 0] = 1.0
+        ops.append(math.sqrt(params.gamma_up_per_s) * raise_01)
     if params.gamma_phi_per_s > 0:
         ops.append(math.sqrt(2.0 * params.gamma_phi_per_s) * np.diag(np.arange(d, dtype=float)))
     out = np.zeros((d * d, d * d), dtype=np.complex128)
@@ -236,12 +260,17 @@ def default_substeps(params: TransmonParams, dt_s: float) -> int:
     return max(1, math.ceil(math.sqrt(gamma * dt_s / _STRANG_GAMMA_DT) - 1e-9))
 
 
+def thermal_populations(params: TransmonParams) -> FloatArray:
+    """Level populations of the thermal state ``(1 − p, p, 0, …)``, shape (d,): the steady
+    state of the dissipator (see the module docstring)."""
+    out = np.zeros(params.levels, dtype=np.float64)
+    out[0], out[1] = 1.0 - params.thermal_population, params.thermal_population
+    return out
+
+
 def thermal_state(params: TransmonParams) -> ComplexArray:
-    """Initial density matrix diag(1 − p_th, p_th, 0, …), shape (d, d)."""
-    rho = np.zeros((params.levels, params.levels), dtype=np.complex128)
-    rho[0, 0] = 1.0 - params.thermal_population
-    rho[1, 1] = params.thermal_population
-    return rho
+    """The thermal density matrix ``diag(1 − p, p, 0, …)``, shape (d, d)."""
+    return np.diag(thermal_populations(params)).astype(np.complex128)
 
 
 def populations(rho: ComplexArray) -> FloatArray:

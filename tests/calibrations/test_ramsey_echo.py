@@ -14,7 +14,7 @@ from conftest import Bench
 from numpy.typing import ArrayLike, NDArray
 
 from qneko_hw.analysis import DENSE_POINTS, Results, r_squared
-from qneko_hw.calibrations.ramsey import Ramsey, RamseySetup
+from qneko_hw.calibrations.ramsey import NYQUIST_MARGIN, Ramsey, RamseySetup, nyquist_hz
 from qneko_hw.calibrations.t2_echo import T2Echo, T2EchoSetup
 from qneko_hw.config import default_station, random_chip
 from qneko_hw.config.calibration import CalValue
@@ -59,7 +59,8 @@ def test_ramsey_frequency_within_50_khz_and_t2_star_within_ten_percent(bench: Be
     setup = routine.parse_setup(run.routine["setup"])
     assert setup.start_drive_frequency_hz == start
     assert setup.detuning_hz == routine.coarse_detuning_hz
-    assert setup.span_s == routine.coarse_span_s
+    # the coarse span is shortened until the fringe (< 2δ) cannot alias
+    assert setup.span_s == min(routine.coarse_span_s, 0.8 * 50 / (4 * setup.detuning_hz))
     delay = run.axes["delay_s"]
     assert delay.unit == "s" and delay.values.shape == (routine.points,)
     assert delay.values[0] == 0.0 and delay.values[-1] == pytest.approx(setup.span_s, rel=0.02)
@@ -147,6 +148,47 @@ def test_ramsey_t2_not_resolved_leaves_t2_alone() -> None:
     assert results.verdict == "good", results.message
     assert results.values["t2_resolved"] == 0.0
     assert set(results.changes) == {"drive_frequency_hz"}
+
+
+@pytest.mark.parametrize("points", [11, 21, 51])
+def test_ramsey_sampling_cannot_alias(points: int) -> None:
+    """Whatever the points, the planned fringe (up to 2δ) stays below 80 % of the delay
+    grid's Nyquist frequency: coarse (δ given: the span shrinks), and from a stored T2*
+    (δ = fringes/span lowered)."""
+    chip = random_chip(1, 3)
+    station = default_station({"f0": ["q0"]})
+    state = design_state(chip, station).with_qubit(
+        "q0", iq_angle_rad=CalValue.design(0.0), threshold=CalValue.design(0.0)
+    )
+    for st in (state, state.with_qubit("q0", t2_s=CalValue.design(30e-6))):
+        plan = Ramsey(points=points).plan("q0", st, station)
+        (axis,) = plan.axes
+        nyquist = nyquist_hz(axis.values)
+        assert 2 * plan.setup.detuning_hz <= NYQUIST_MARGIN * nyquist * (1 + 1e-3), points
+
+
+def test_ramsey_refuses_a_fringe_near_the_sampling_limit() -> None:
+    """A fringe above 80 % of the Nyquist frequency is rejected, not stored: near the
+    limit it cannot be told from an alias."""
+    delays = np.arange(21) * 400e-9  # f_N = 1.25 MHz
+    f_d, delta = 5.0e9, 0.4e6
+    data = _ramsey_data(f_d + delta + 1.1e6, f_d, delta, 20e-6, delays, 2000)  # fringe 1.1 MHz
+    results = Ramsey(points=21).analyze(data)
+    assert results.verdict == "bad", results.message
+    assert "sampling limit" in results.message and results.changes == {}
+
+
+def test_ramsey_with_few_points_does_not_alias(bench: Bench) -> None:
+    """The graph's cheap settings (21 points) from a drive frequency 100 kHz off (as left by
+    spectroscopy): over the old 8 µs span the δ = 2 MHz fringe (2.1 MHz) was above the
+    1.25 MHz Nyquist frequency, aliased to ~0.4 MHz, and a frequency 1.7 MHz wrong was
+    stored; now the span is shortened and the frequency is found."""
+    state = bench.discriminated_state("q0")
+    f_true = bench.truth.qubits["q0"].frequency_hz
+    state = state.with_qubit("q0", drive_frequency_hz=CalValue.design(f_true + 0.1e6))
+    out = bench.run(Ramsey(points=21), "q0", state)
+    found = out.state.qubit("q0").drive_frequency_hz.value
+    assert abs(found - f_true) < 100e3, (found - f_true, out.results.message)
 
 
 def test_ramsey_without_fringes_is_bad() -> None:

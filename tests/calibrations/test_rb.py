@@ -111,11 +111,18 @@ def coherence_limit(chip: Chip, qubit: str, duration_s: float) -> float:
     return float(RBUtils.coherence_limit(1, [q.t1_s], [q.t2_s], duration_s))
 
 
+def with_coherence(bench: Bench, state: CalibrationState, qubit: str) -> CalibrationState:
+    """``state`` with the qubit's T1 and T2* as the graph's T1 and Ramsey nodes store them
+    before RB (here from truth): RB chooses its lengths from them."""
+    q = bench.truth.qubits[qubit]
+    return state.with_qubit(qubit, t1_s=CalValue.design(q.t1_s), t2_s=CalValue.design(q.t2_s))
+
+
 def prepared(bench: Bench, qubit: str) -> CalibrationState:
     for drv in bench.instruments.values():
         drv.timeout(120)  # workaround: the lab simulates inside the trigger command
     state = bench.discriminated_state(qubit)
-    return tuned_gates(bench.truth, bench.station, state, qubit)
+    return with_coherence(bench, tuned_gates(bench.truth, bench.station, state, qubit), qubit)
 
 
 def series(results: Results, kind: str, label: str) -> list[tuple[float, ...]]:
@@ -155,19 +162,23 @@ def check_figure(results: Results, *, interleaved: bool) -> None:
 
 
 def check_axes(outcome: RoutineOutcome, routine: RandomizedBenchmarking) -> None:
-    """The run file records every circuit's Clifford length, sample and interleaving."""
+    """The run file records every circuit's Clifford length, sample, interleaving and
+    reference role (the asymptote references at the end), and the lengths chosen."""
     run = read_run(outcome.run_file)
-    assert list(run.axes) == ["clifford_length", "sample", "interleaved"]
+    assert list(run.axes) == ["clifford_length", "sample", "interleaved", "reference"]
     assert all(a.unit == "" for a in run.axes.values())
+    setup = RBSetup.model_validate_json(run.routine["setup"])
+    assert setup.seed == routine.seed and setup.references == routine.references
+    if routine.lengths is not None:
+        assert setup.lengths == routine.lengths
     variants = (0, 1) if isinstance(routine, InterleavedRB) else (0,)
     expected = [
-        (m, k, f) for f in variants for k in range(routine.samples) for m in routine.lengths
+        (m, k, f, 0) for f in variants for k in range(routine.samples) for m in setup.lengths
     ]
+    expected += [(0, k, 0, role) for k in range(routine.references) for role in (1, 2)]
     got = zip(*(run.axes[n].values.tolist() for n in run.axes), strict=True)
     assert list(got) == expected
     assert run.signals["c0"].values.shape == (len(expected), routine.shots)
-    setup = RBSetup.model_validate_json(run.routine["setup"])
-    assert (setup.seed, setup.lengths) == (routine.seed, routine.lengths)
 
 
 def test_pulses_per_clifford() -> None:
@@ -189,10 +200,13 @@ def test_rb_and_interleaved_rb_near_the_coherence_limit(bench: Bench) -> None:
     results = outcome.results
     epc = results.values["epc"]
     assert results.verdict == "good", results.message
-    assert outcome.state == state  # a benchmark calibrates nothing
-    assert results.changes == {}
+    stored = outcome.state.qubit(q).error_per_clifford  # the error per Clifford, with its σ
+    assert stored is not None and stored.value == epc and stored.run_id == outcome.run_id
+    assert stored.uncertainty == results.uncertainties["epc"]
     assert 0.5 * limit_clifford < epc <= 1.2 * limit_clifford, (epc, limit_clifford)
     assert results.uncertainties["epc"] < 0.2 * epc
+    # the asymptote is measured (|0⟩ and |1⟩ references), not fitted
+    assert results.uncertainties["b"] > 0 and 0.45 < results.values["b"] < 0.55
     check_axes(outcome, routine)
     check_figure(results, interleaved=False)
 
@@ -204,7 +218,7 @@ def test_rb_and_interleaved_rb_near_the_coherence_limit(bench: Bench) -> None:
     assert 0.5 * limit_clifford < ref <= 1.2 * limit_clifford, (ref, limit_clifford)
     assert 0.5 * limit_x < epc_x <= 1.2 * limit_x, (epc_x, limit_x)
     assert results.values["epc_x_low"] <= epc_x <= results.values["epc_x_high"]
-    assert outcome.state == state
+    assert outcome.state == state  # interleaved RB stores nothing
     check_axes(outcome, irb)
     check_figure(results, interleaved=True)
 
@@ -233,7 +247,7 @@ def test_multiplexed_rb_near_the_coherence_limit(bench: Bench) -> None:
     state = bench.truth_state()
     for q in ("q0", "q1"):
         state = bench.run(Discrimination(shots=2000), q, state).state
-        state = tuned_gates(bench.truth, bench.station, state, q)
+        state = with_coherence(bench, tuned_gates(bench.truth, bench.station, state, q), q)
     routine = RandomizedBenchmarking()
     got = run_routine_multiplexed(
         routine,
@@ -277,16 +291,21 @@ def test_plan_without_discriminator_raises() -> None:
 @pytest.mark.parametrize("cls", [RandomizedBenchmarking, InterleavedRB])
 def test_plan_axes_and_setup(cls: type[RandomizedBenchmarking]) -> None:
     state, station = design()
-    routine = cls(lengths=(1, 3, 7), samples=2, seed=5)
+    routine = cls(lengths=(1, 3, 7), samples=2, seed=5, references=1)
     plan = routine.plan("q0", state, station)
     axes = {a.name: a.values.tolist() for a in plan.axes}
     flags = (0.0, 1.0) if cls is InterleavedRB else (0.0,)
-    assert axes["clifford_length"] == [1.0, 3.0, 7.0] * 2 * len(flags)
-    assert axes["sample"] == [0.0] * 3 + [1.0] * 3 + ([0.0] * 3 + [1.0] * 3) * (len(flags) - 1)
-    assert axes["interleaved"] == [f for f in flags for _ in range(6)]
+    n = 6 * len(flags)
+    assert axes["clifford_length"] == [1.0, 3.0, 7.0] * 2 * len(flags) + [0.0, 0.0]
+    assert axes["sample"][:n] == [0.0] * 3 + [1.0] * 3 + ([0.0] * 3 + [1.0] * 3) * (len(flags) - 1)
+    assert axes["interleaved"] == [f for f in flags for _ in range(6)] + [0.0, 0.0]
+    assert axes["reference"] == [0.0] * n + [1.0, 2.0]  # then the asymptote's |0⟩ and |1⟩
     assert plan.steps == len(axes["sample"])
     assert plan.setup == RBSetup(
-        discriminator=Discriminator(iq_angle_rad=0.0, threshold_v=0.0), seed=5, lengths=(1, 3, 7)
+        discriminator=Discriminator(iq_angle_rad=0.0, threshold_v=0.0),
+        seed=5,
+        lengths=(1, 3, 7),
+        references=1,
     )
     # same seed, same sequences
     again = routine.plan("q0", state, station)
@@ -307,6 +326,8 @@ def synthetic(
     m = axes["clifford_length"].values
     rate = np.where(axes["interleaved"].values > 0, alpha * alpha_c, alpha)
     survival = 0.48 * rate**m + 0.5
+    role = axes["reference"].values  # the asymptote's references: |0⟩ 0.98, |1⟩ 0.02
+    survival = np.where(role == 1, 0.98, np.where(role == 2, 0.02, survival))
     rng = np.random.default_rng(seed)
     ones = rng.random((m.size, routine.shots)) >= survival[:, None]
     shots = np.where(ones, 1.0, -1.0) + 0.2 * rng.standard_normal(ones.shape)
@@ -327,9 +348,27 @@ def test_fit_of_a_known_decay() -> None:
     assert abs(results.values["epc"] - 0.005) < 3 * results.uncertainties["epc"]
     assert results.values["alpha"] == pytest.approx(0.99, abs=0.001)
     assert results.values["a"] == pytest.approx(0.48, abs=0.03)
-    assert results.values["b"] == pytest.approx(0.5, abs=0.03)
-    assert results.changes == {}
+    assert results.values["b"] == pytest.approx(0.5, abs=0.01)  # measured, then held fixed
+    assert set(results.changes) == {"error_per_clifford"}
+    assert results.changes["error_per_clifford"].value == results.values["epc"]
     check_figure(results, interleaved=False)
+
+
+@pytest.mark.parametrize("references", [0, 2])
+def test_a_measured_asymptote_gives_an_honest_small_sigma(references: int) -> None:
+    """A slow decay (EPC 2e-4, survival still at 0.75 at the longest length): with the
+    asymptote fitted, the error per Clifford is uncertain; measured by the references and
+    held fixed, its σ is several times smaller and the value within 3σ of the truth."""
+    routine = RandomizedBenchmarking(
+        lengths=(1, 100, 300, 600, 1000), samples=3, shots=1000, references=references
+    )
+    results = routine.analyze(synthetic(routine, 1 - 2 * 2e-4))
+    epc, sigma = results.values["epc"], results.uncertainties["epc"]
+    assert abs(epc - 2e-4) < 3 * sigma
+    if references:
+        assert sigma < 0.2 * epc and results.verdict == "good"
+    else:
+        assert sigma > 0.2 * epc
 
 
 def test_interleaved_fit_of_a_known_decay() -> None:

@@ -90,7 +90,11 @@ def qutip_reference(
         * np.pi
         * ((params.frequency_hz - frame_hz) * n + params.anharmonicity_hz / 2 * n * (n - 1))
     )
-    c_ops = [math.sqrt(params.gamma_1_per_s) * a]
+    # PHYSICS.md: Γ↓ + Γ↑ = 1/T1, Γ↑/Γ↓ = p/(1 − p); thermal excitation on 0 → 1
+    p = params.thermal_population
+    c_ops = [math.sqrt((1 - p) / params.t1_s) * a]
+    if p > 0:
+        c_ops.append(math.sqrt(p / params.t1_s) * qutip.basis(d, 1) * qutip.basis(d, 0).dag())
     if params.gamma_phi_per_s > 0:
         c_ops.append(math.sqrt(2 * params.gamma_phi_per_s) * n)
     rho = qutip.Qobj(rho0)
@@ -290,6 +294,27 @@ def test_long_delay_closed_form() -> None:
     coh = np.abs(rho[:, 0, 1])
     assert np.allclose(p1 / p1[0], np.exp(-delays * DT / params.t1_s), rtol=1e-9, atol=1e-12)
     assert np.allclose(coh / coh[0], np.exp(-delays * DT / params.t2_s), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("p", [0.02, 0.05])
+def test_a_qubit_at_rest_stays_thermal_and_relaxes_towards_it(p: float) -> None:
+    """Upward thermal rate Γ↑ = p/T1 beside Γ↓ = (1 − p)/T1: a thermal qubit left idle
+    for 1.4 ms (a multiplexed partner's longest wait) keeps its thermal population; one
+    started in |1⟩ relaxes towards p at the rate 1/T1, as QuTiP's mesolve of the same
+    Lindblad equation says."""
+    params = _qubit(t1_s=40e-6, t2_s=30e-6, thermal_population=p)
+    rest = thermal_state(params)
+    assert populations(rest).tolist() == [1 - p, p, 0.0]
+    idle = evolve(params, np.zeros((1, 1_400_000)), DT, FQ, rho0=rest)
+    assert np.abs(populations(idle)[0] - populations(rest)).max() < 1e-9
+    one = np.diag([0.0, 1.0, 0.0]).astype(np.complex128)
+    n = 60_000  # 60 µs = 1.5·T1
+    ours = populations(evolve(params, np.zeros((1, n)), DT, FQ, rho0=one))[0]
+    ref = qutip_reference(params, np.zeros(n, dtype=np.complex128), FQ, one)
+    assert np.abs(ours - np.real(np.diag(ref))).max() < 1e-6
+    # the qubit's own T1: P1(t) = p + (1 − p)·e^{−t/T1} exactly, nothing leaks to |2⟩
+    expected = p + (1 - p) * math.exp(-n * DT / params.t1_s)
+    assert ours[1] == pytest.approx(expected, abs=1e-7) and ours[2] == pytest.approx(0, abs=1e-12)
 
 
 def test_propagator_cache() -> None:

@@ -86,7 +86,10 @@ def _liouvillians(
     out = np.empty((z.size, d * d, d * d), dtype=np.complex128)
     diss = np.zeros((d * d, d * d), dtype=np.complex128)
     if dissipation:
-        ops = [math.sqrt(params.gamma_1_per_s) * a]
+        p = params.thermal_population  # PHYSICS.md: Γ↓ = (1 − p)/T1, Γ↑ = p/T1 on 0 → 1
+        up = np.zeros((d, d))
+        up[1, 0] = 1.0
+        ops = [math.sqrt((1 - p) / params.t1_s) * a, math.sqrt(p / params.t1_s) * up]
         if params.gamma_phi_per_s > 0:
             ops.append(math.sqrt(2 * params.gamma_phi_per_s) * n)
         for c in ops:
@@ -239,7 +242,12 @@ def _qutip_tone(
         * np.pi
         * ((params.frequency_hz - frame_hz) * num + params.anharmonicity_hz / 2 * num * (num - 1))
     )
-    c_ops = [math.sqrt(params.gamma_1_per_s) * a, math.sqrt(2 * params.gamma_phi_per_s) * num]
+    p = params.thermal_population
+    c_ops = [
+        math.sqrt((1 - p) / params.t1_s) * a,
+        math.sqrt(p / params.t1_s) * qutip.basis(d, 1) * qutip.basis(d, 0).dag(),
+        math.sqrt(2 * params.gamma_phi_per_s) * num,
+    ]
     drive = np.pi * params.rabi_rate_hz_per_v
     rho = qutip.Qobj(rho0)
     for z in envelope:
