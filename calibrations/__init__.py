@@ -17,6 +17,7 @@ from qneko_hw.calibrations.drag import DragBeta
 from qneko_hw.calibrations.fine_amplitude import FineAmplitude
 from qneko_hw.calibrations.flux_sweep import FluxSweep
 from qneko_hw.calibrations.punch_out import PunchOut
+from qneko_hw.calibrations.qubit_search import QubitSearch
 from qneko_hw.calibrations.qubit_spectroscopy import QubitSpectroscopy
 from qneko_hw.calibrations.rabi import AmplitudeRabi
 from qneko_hw.calibrations.ramsey import Ramsey
@@ -50,6 +51,7 @@ ROUTINES: dict[str, type[Routine[Any]]] = {
         IntegrationWeights,
         InterleavedRB,
         PunchOut,
+        QubitSearch,
         QubitSpectroscopy,
         Ramsey,
         RandomizedBenchmarking,
@@ -76,6 +78,7 @@ __all__ = [
     "InterleavedRB",
     "Plan",
     "PunchOut",
+    "QubitSearch",
     "QubitSpectroscopy",
     "Ramsey",
     "RandomizedBenchmarking",

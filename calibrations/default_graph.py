@@ -6,7 +6,8 @@ timeout, its ``check_data`` tolerances and the cheap check (parameter overrides 
 routine: fewer points, fewer shots; ``None``: no cheap check, ``check_data`` falls back
 to calibrating)::
 
-    VNA resonator spectroscopy → resonator spectroscopy → [punch-out] → qubit spectroscopy
+    VNA resonator spectroscopy → resonator spectroscopy → [punch-out] → qubit search
+    → qubit spectroscopy
     → flux sweep → Rabi → discrimination → Ramsey → fine amplitude → DRAG → T1 → T2 echo
                                                                           T1 → [reset check]
                                                                           T1 → RB
@@ -50,6 +51,7 @@ from qneko_hw.calibrations.fine_amplitude import FineAmplitude
 from qneko_hw.calibrations.flux_sweep import FluxSweep
 from qneko_hw.calibrations.graph import Graph, Node
 from qneko_hw.calibrations.punch_out import PunchOut
+from qneko_hw.calibrations.qubit_search import QubitSearch
 from qneko_hw.calibrations.qubit_spectroscopy import QubitSpectroscopy
 from qneko_hw.calibrations.rabi import AmplitudeRabi
 from qneko_hw.calibrations.ramsey import Ramsey
@@ -142,7 +144,9 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("punch_out", PunchOut(), ("resonator_spectroscopy",),
           ("readout_frequency_hz", "readout_amplitude_v"), 168,
           {"readout_frequency_hz": 2e-5, "readout_amplitude_v": 1e-9}, opt_in=True),
-    Entry("qubit_spectroscopy", QubitSpectroscopy(), ("punch_out",), ("drive_frequency_hz",),
+    Entry("qubit_search", QubitSearch(), ("punch_out",), ("drive_frequency_hz",), 168,
+          {"drive_frequency_hz": 1e-3}),
+    Entry("qubit_spectroscopy", QubitSpectroscopy(), ("qubit_search",), ("drive_frequency_hz",),
           168, {"drive_frequency_hz": 1e-4}, {"points": 21}),
     Entry("flux_sweep", FluxSweep(skip_unwired=True), ("qubit_spectroscopy",),
           ("bias_voltage_v", "drive_frequency_hz"), 168, {"drive_frequency_hz": 1e-4},

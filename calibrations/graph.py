@@ -77,6 +77,7 @@ __all__ = [
     "check_state",
     "judge",
     "measured_at",
+    "set_upstream_by",
 ]
 
 log = logging.getLogger(__name__)
@@ -259,10 +260,9 @@ def check_state(
     at = measured_at(node, cal)
     if at is None:
         return False, "never measured"
-    ancestors = [graph.nodes[u].routine.name for u in graph.upstream(name)]
-    by = [_writer(_value(cal, p), ancestors, qubit) for p in node.parameters]
-    if all(w is not None for w in by):
-        return False, f"{', '.join(node.parameters)} last set upstream ({by[0]}), not checked here"
+    by = set_upstream_by(graph, name, cal, qubit)
+    if by is not None:
+        return False, f"{', '.join(node.parameters)} last set upstream ({by}), not checked here"
     age = (now - at).total_seconds()
     if timeouts and age > node.timeout_s:
         return False, f"{age / 3600:.1f} h old > timeout {node.timeout_s / 3600:.1f} h"
@@ -276,6 +276,17 @@ def check_state(
             if any(_written_by(v, w, qubit) for w in writers):
                 return False, f"dependency {d} changed since ({p})"
     return True, f"fresh ({age / 60:.0f} min old)"
+
+
+def set_upstream_by(graph: Graph, name: str, cal: QubitCalibration, qubit: str) -> str | None:
+    """The upstream routine that last set every parameter of node ``name`` (e.g. a wide
+    search before a narrow spectroscopy), or None if the node's own values are stored."""
+    node = graph.nodes[name]
+    if not node.parameters:
+        return None
+    ancestors = [graph.nodes[u].routine.name for u in graph.upstream(name)]
+    by = [_writer(_value(cal, p), ancestors, qubit) for p in node.parameters]
+    return by[0] if all(w is not None for w in by) else None
 
 
 def judge(node: Node, old: QubitCalibration, new: QubitCalibration, results: Results) -> Verdict:

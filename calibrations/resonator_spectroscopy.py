@@ -34,12 +34,13 @@ from qneko_hw.config.station import Station
 from qneko_hw.data import Axis, Data
 from qneko_hw.errors import CalibrationError
 from qneko_hw.experiment import Experiment, Measure, SetFrequency, Sweep
-from qneko_hw.plot.figures import Figure, Panel, Series
+from qneko_hw.plot.figures import Figure, Panel, Series, fit_panel
 
 __all__ = [
     "ResonanceFit",
     "ResonatorSpectroscopy",
     "ResonatorSpectroscopySetup",
+    "find_dips",
     "fit_resonance",
     "resonance_model",
     "resonance_results",
@@ -279,18 +280,52 @@ def spectroscopy_programs(
 
 
 class ResonatorSpectroscopySetup(Frozen):
-    """The readout pulse the resonator was probed with: amplitude (V), duration (s)."""
+    """What the resonator fit needs besides the trace.
+
+    Attributes:
+        readout_amplitude_v, readout_duration_s: the readout pulse the resonator was
+            probed with (V, s).
+        centre_hz: the readout frequency the sweep was centred on (Hz).
+        search: the sweep is a search (the readout frequency was never measured): every
+            dip is located and the one nearest ``centre_hz`` is fitted.
+    """
 
     readout_amplitude_v: float
     readout_duration_s: float
+    centre_hz: float = 0.0
+    search: bool = False
+
+
+def find_dips(
+    f: NDArray[np.float64], z: NDArray[np.complex128], noise: float, *, min_separation_hz: float
+) -> list[int]:
+    """Indices of the resonances in a wide trace: local maxima of ``|z − background|``
+    (background: the median trace value) deeper than 8 noise σ and than a third of the
+    deepest, at least ``min_separation_hz`` (Hz) apart."""
+    from scipy.signal import find_peaks
+
+    depth = np.abs(z - complex(np.median(z.real), np.median(z.imag)))
+    if depth.size < 3:
+        return []
+    step = float(np.median(np.diff(f)))
+    threshold = max(8 * noise, depth.max() / 3)
+    peaks, _ = find_peaks(depth, height=threshold, distance=max(1, round(min_separation_hz / step)))
+    return [int(k) for k in peaks]
 
 
 class ResonatorSpectroscopy(Routine[ResonatorSpectroscopySetup]):
     """Readout-resonator spectroscopy with the digitizer.
 
+    A readout frequency never measured (a design value) is searched for first: the sweep
+    spans ``search_span_hz`` in ``search_points`` (fabrication moves resonators by a few
+    MHz, σ ≈ 2–5 MHz), every dip is located, the one nearest the design value is fitted in
+    a window around it, and the others are reported. A measured readout frequency is
+    swept over ``span_hz`` in ``points``.
+
     Attributes:
         span_hz: full width of the sweep (Hz), centred on the current readout frequency;
-        points: frequencies; shots: shots per frequency.
+        points: frequencies; shots: shots per frequency; search_span_hz, search_points:
+        the same for a search; window_hz: full width (Hz) of the fit window of a search.
     """
 
     kind: ClassVar[str] = "resonator_spectroscopy"
@@ -302,6 +337,9 @@ class ResonatorSpectroscopy(Routine[ResonatorSpectroscopySetup]):
     span_hz: float = 8e6
     points: int = 41
     shots: int = 200
+    search_span_hz: float = 60e6
+    search_points: int = 121
+    window_hz: float = 10e6
     name: str = "resonator_spectroscopy"
 
     def plan(
@@ -312,10 +350,21 @@ class ResonatorSpectroscopy(Routine[ResonatorSpectroscopySetup]):
         if station.feedline_of(qubit) is None:
             raise CalibrationError(f"{qubit} has no readout line", qubit=qubit, routine=self.name)
         centre = cal.readout_frequency_hz.value
-        freqs = centre + np.linspace(-self.span_hz / 2, self.span_hz / 2, self.points)
+        search = cal.readout_frequency_hz.run_id is None and self.search_span_hz > self.span_hz
+        span, points = (
+            (self.search_span_hz, self.search_points)
+            if search
+            else (
+                self.span_hz,
+                self.points,
+            )
+        )
+        freqs = centre + np.linspace(-span / 2, span / 2, points)
         setup = ResonatorSpectroscopySetup(
             readout_amplitude_v=cal.readout_amplitude_v.value,
             readout_duration_s=cal.readout_duration_s.value,
+            centre_hz=centre,
+            search=search,
         )
         axis = Axis.of("frequency_hz", freqs, "Hz", "readout frequency")
         return Plan.programs(
@@ -325,6 +374,65 @@ class ResonatorSpectroscopy(Routine[ResonatorSpectroscopySetup]):
     def fit(self, data: Data[ResonatorSpectroscopySetup]) -> Results:
         """Resonance frequency and linewidth (Hz) from the mean IQ point per frequency."""
         z, err, noise = iq_trace(data.iq(data.qubit))
-        return resonance_results(
-            self.name, data.qubit, data.axis("frequency_hz"), z, err, noise=noise
+        f = data.axis("frequency_hz")
+        if not data.setup.search:
+            return resonance_results(self.name, data.qubit, f, z, err, noise=noise)
+        return self._search(data.qubit, data.setup.centre_hz, f, z, err=err, noise=noise)
+
+    def _search(
+        self,
+        qubit: str,
+        centre: float,
+        f: NDArray[np.float64],
+        z: NDArray[np.complex128],
+        *,
+        err: NDArray[np.float64],
+        noise: float,
+    ) -> Results:
+        dips = find_dips(f, z, noise, min_separation_hz=self.window_hz / 2)
+        if not dips:
+            return Results.failed(
+                self.name,
+                qubit,
+                f"no resonance within ±{self.search_span_hz / 2e6:.0f} MHz of the design value "
+                f"{centre / 1e9:.6f} GHz",
+                _resonance_figure(f, z, err, None, unit="V", label="z"),
+            )
+        chosen = min(dips, key=lambda k: abs(f[k] - centre))
+        window = np.abs(f - f[chosen]) <= self.window_hz / 2
+        res = resonance_results(self.name, qubit, f[window], z[window], err[window], noise=noise)
+        others = [float(f[k]) for k in dips if k != chosen]
+        note = (
+            f"{len(dips)} dips within ±{self.search_span_hz / 2e6:.0f} MHz; the one nearest "
+            f"the design ({(f[chosen] - centre) / 1e6:+.2f} MHz from it) fitted"
+        )
+        if others:
+            note += "; others at " + ", ".join(f"{x / 1e9:.6f} GHz" for x in others)
+        marks = (
+            [Series(kind="vline", x=tuple(others), label="other dips", color="C1")]
+            if (others)
+            else []
+        )
+        fitted = res.figure.panels if res.figure is not None else ()
+        overview = fit_panel(
+            f,
+            np.abs(z),
+            err,
+            None,
+            x_label="frequency (search)",
+            x_unit="Hz",
+            y_label="|z|",
+            y_unit="V",
+            extra=[
+                Series(kind="vline", x=(float(f[chosen]),), label="fitted dip", color="C2"),
+                *marks,
+            ],
+        )
+        return res.model_copy(
+            update={
+                "message": f"{res.message}; {note}",
+                "values": {**res.values, "dips_found": float(len(dips))},
+                "vectors": {"other_dips_hz": tuple(others)},
+                "figure": Figure(panels=(overview, *fitted)),
+            }
         )

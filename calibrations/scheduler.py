@@ -34,6 +34,7 @@ from qneko_hw.calibrations.graph import (
     check_state,
     judge,
     measured_at,
+    set_upstream_by,
 )
 from qneko_hw.calibrations.routine import Routine
 from qneko_hw.calibrations.runner import RoutineOutcome, multiplexable
@@ -190,6 +191,10 @@ class _QubitWalk:
             return True, "verified in this run"
         return check_state(self.g, name, self.cal(), self.q, self.e.now(), timeouts=self.timeouts)
 
+    def upstream_values(self, name: str) -> bool:
+        """Whether every parameter of ``name`` was last set by a node upstream of it."""
+        return set_upstream_by(self.g, name, self.cal(), self.q) is not None
+
     def maintain(self, name: str) -> _Walk:
         """Paper's maintain: dependencies first, then check_state → check_data → calibrate."""
         if name in self.maintained:
@@ -203,7 +208,9 @@ class _QubitWalk:
             self.e.event(self.q, name, "check_state", "fresh", why)
             self.maintained[name] = False
             return False
-        if measured_at(node, self.cal()) is None:
+        if measured_at(node, self.cal()) is None or self.upstream_values(name):
+            # nothing of its own to check: a value an upstream node set (a wide search) is
+            # measured again here, and the more precise measurement is committed
             yield from self.calibrate(name, retry=True)
         else:
             verdict, calibrated = yield from self.check_data(name)

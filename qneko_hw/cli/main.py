@@ -44,8 +44,8 @@ def calibrate(
     device: Annotated[
         Path | None,
         typer.Option(
-            help="Device YAML the simulated lab runs (see `qneko chip fabricate`); the "
-            "routines see only the design."
+            help="Device YAML the simulated lab runs (see `qneko chip fabricate`; default: "
+            "the design fabricated with a fixed seed); the routines see only the design."
         ),
     ] = None,
     station: Annotated[

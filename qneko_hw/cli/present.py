@@ -168,7 +168,7 @@ class Presenter:
         from rich.markup import escape
 
         result = done.graph
-        self._summary(result, done.chip_name, done.elapsed_s)
+        self._summary(result, done)
         self.console.print(
             f"calibration written to [bold]{escape(str(done.state_path))}[/] (version "
             f"{result.state.version} in {escape(str(done.store_path))})"
@@ -190,17 +190,25 @@ class Presenter:
                 )
             self.console.print("run [bold]qneko calibrate[/] again with the same --out to resume")
 
-    def _summary(self, result: GraphResult, chip_name: str, elapsed_s: float) -> None:
+    def _summary(self, result: GraphResult, done: SessionResult) -> None:
+        """One row per qubit: how it ended, and what was found against the design."""
         from rich.markup import escape
         from rich.table import Table
 
-        table = Table(title=f"Calibration of {escape(chip_name)}")
-        for col in ("qubit", "result", "f01 (GHz)", "π amp (V)", "F assign", "T1 (µs)", "T2* (µs)"):
+        table = Table(title=f"Calibration of {escape(done.chip_name)}: design → found")
+        columns = ("qubit", "result", "f01 (GHz)", "Δ f01 (MHz)", "f readout (GHz)")
+        for col in (*columns, "π amp (V)", "F assign", "T1 (µs)", "T2* (µs)", "EPC"):
             table.add_column(col)
 
         def fmt(v: Any, scale: float, digits: int) -> str:
             return "—" if v is None or v.updated is None else f"{v.value * scale:.{digits}f}"
 
+        def moved(v: Any, design_hz: float | None) -> str:
+            if v is None or v.updated is None or design_hz is None:
+                return "—"
+            return f"{(v.value - design_hz) / 1e6:+.3f}"
+
+        design = done.design
         for q, r in sorted(result.qubits.items()):
             cal = result.state.qubit(q)
             status = {
@@ -208,14 +216,18 @@ class Presenter:
                 "failed": f"[red]failed at {escape(str(r.node))}[/]",
                 "interrupted": f"[yellow]stopped at {escape(str(r.node or '—'))}[/]",
             }[r.status]
+            f_design = design.qubits[q].frequency_hz if design and q in design.qubits else None
             table.add_row(
                 escape(q),
                 status,
                 fmt(cal.drive_frequency_hz, 1e-9, 6),
+                moved(cal.drive_frequency_hz, f_design),
+                fmt(cal.readout_frequency_hz, 1e-9, 6),
                 fmt(cal.pi_amplitude_v, 1, 5),
                 fmt(cal.assignment_fidelity, 1, 4),
                 fmt(cal.t1_s, 1e6, 1),
                 fmt(cal.t2_s, 1e6, 1),
+                "—" if cal.error_per_clifford is None else f"{cal.error_per_clifford.value:.2e}",
             )
         self.console.print(table)
         counts: dict[str, int] = {}
@@ -226,5 +238,5 @@ class Presenter:
                 counts[key] = counts.get(key, 0) + 1
         self.console.print(
             f"{counts.get('calibrate', 0)} calibrations, {counts.get('check_data', 0)} data "
-            f"checks, {counts.get('fresh', 0)} nodes fresh in the store; {elapsed_s:.1f} s"
+            f"checks, {counts.get('fresh', 0)} nodes fresh in the store; {done.elapsed_s:.1f} s"
         )

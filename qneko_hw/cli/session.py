@@ -50,6 +50,8 @@ log = logging.getLogger(__name__)
 EXIT_INTERRUPTED = 130
 BUILTIN_CHIP_SEED = 2026
 BUILTIN_QUBITS = 4
+#: Seed of the device the simulated lab fabricates from a design when none is given.
+FABRICATION_SEED = 1
 
 
 def builtin_chip() -> Chip:
@@ -133,6 +135,7 @@ class SessionResult:
     store_path: Path
     elapsed_s: float
     chip_name: str
+    design: Chip | None = None
 
     @property
     def exit_code(self) -> int:
@@ -205,11 +208,16 @@ class CalibrationSession:
                 "or none is (real instruments)",
                 source=str(options.station) if options.station else None,
             )
-        if device is not None and not all(c.address == "sim" for c in station.instruments.values()):
+        simulated_lab = all(c.address == "sim" for c in station.instruments.values())
+        if device is not None and not simulated_lab:
             raise ConfigError(
                 "--device is for the simulated lab: the station's addresses must be 'sim'",
                 source=str(options.device),
             )
+        if device is None and simulated_lab:  # the design is never the device
+            from qneko_hw.simulated_instruments.fabrication import fabricate
+
+            device = fabricate(chip, FABRICATION_SEED)
         session = cls(options, chip, station, names, None, device=device)
         graph = session.graph()
         targets = None
@@ -310,6 +318,7 @@ class CalibrationSession:
             store_path=out / DEFAULT_DB_NAME,
             elapsed_s=time.monotonic() - t0,
             chip_name=self.chip.name,
+            design=self.chip,
         )
 
     def _runners(

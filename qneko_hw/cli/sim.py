@@ -65,7 +65,9 @@ def up(
     ] = None,
     device: Annotated[
         Path | None,
-        typer.Option(help="Device YAML to run instead of the chip itself (qneko chip fabricate)."),
+        typer.Option(
+            help="Device YAML the twins run (default: the chip fabricated with a fixed seed)."
+        ),
     ] = None,
     state_dir: StateDir = DEFAULT_STATE_DIR,
 ) -> None:
@@ -153,8 +155,13 @@ def serve(
     logging.basicConfig(level=logging.INFO)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    from qneko_hw.cli.session import FABRICATION_SEED
+    from qneko_hw.simulated_instruments.fabrication import fabricate
+
     design = Chip.load(chip) if chip else builtin_chip()
-    lab = SimulatedLab(Chip.load(device) if device else design, Station.load(station))
+    # the design is never the device: without a device file, one fabricated with a fixed seed
+    lab_chip = Chip.load(device) if device else fabricate(design, FABRICATION_SEED)
+    lab = SimulatedLab(lab_chip, Station.load(station))
     with lab:
         qcodes_cfg = yaml.safe_dump(qcodes_station_config(lab.station), sort_keys=False)
         (state_dir / "qcodes_station.yaml").write_text(qcodes_cfg)

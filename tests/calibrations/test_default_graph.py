@@ -37,6 +37,7 @@ from qneko_hw.simulated_instruments.lab import SimulatedLab
 
 CHAIN = (
     "resonator_spectroscopy",
+    "qubit_search",
     "qubit_spectroscopy",
     "rabi",
     "discrimination",
@@ -77,7 +78,9 @@ def _tunable_q0(chip: Chip) -> Chip:
 def test_without_station_the_hardware_nodes_are_left_out_with_reasons() -> None:
     graph = default_graph()
     assert graph.order == CHAIN
-    assert graph.nodes["qubit_spectroscopy"].depends_on == ("resonator_spectroscopy",)
+    assert graph.nodes["qubit_search"].depends_on == ("resonator_spectroscopy",)
+    assert graph.nodes["qubit_spectroscopy"].depends_on == ("qubit_search",)
+    assert graph.nodes["rb"].depends_on == ("t1",)  # its lengths come from T1 and T2*
     assert graph.nodes["rabi"].depends_on == ("qubit_spectroscopy",)
     assert "station=" in graph.left_out["resonator_spectroscopy_vna"]
     assert "station=" in graph.left_out["flux_sweep"]
@@ -89,7 +92,7 @@ def test_without_station_the_hardware_nodes_are_left_out_with_reasons() -> None:
 def test_opt_in_nodes_take_their_place() -> None:
     graph = default_graph(punch_out=True, reset_check=True)
     assert graph.nodes["punch_out"].depends_on == ("resonator_spectroscopy",)
-    assert graph.nodes["qubit_spectroscopy"].depends_on == ("punch_out",)
+    assert graph.nodes["qubit_search"].depends_on == ("punch_out",)
     assert graph.nodes["reset_check"].depends_on == ("t1",)
     assert isinstance(graph.nodes["punch_out"].routine, PunchOut)
     assert graph.left_out == {
@@ -102,9 +105,10 @@ def test_station_places_vna_and_flux_nodes_and_skips_the_qubits_they_miss() -> N
     station = _two_qubit_station(vna=True, bias_q0=True)
     chip = _tunable_q0(random_chip(2, 5))
     graph = default_graph(station=station, chip=chip)
-    assert graph.order[:3] == (
+    assert graph.order[:4] == (
         "resonator_spectroscopy_vna",
         "resonator_spectroscopy",
+        "qubit_search",
         "qubit_spectroscopy",
     )
     assert graph.nodes["resonator_spectroscopy"].depends_on == ("resonator_spectroscopy_vna",)

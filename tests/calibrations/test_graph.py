@@ -374,9 +374,11 @@ def test_node_that_does_not_apply_to_a_qubit_is_skipped_with_its_reason() -> Non
     assert lab.calls == [] and not again.executed
 
 
-def test_a_value_just_set_upstream_is_checked_not_taken_as_fresh() -> None:
-    """``fine`` sets the same parameter as its dependency ``spec`` (a resonator
-    spectroscopy after a VNA sweep): right after ``spec`` it is not fresh but checked."""
+def test_a_value_just_set_upstream_is_measured_again_and_committed() -> None:
+    """``fine`` sets the same parameter as its dependency ``spec`` (a narrow spectroscopy
+    after a wide search): right after ``spec`` it is not fresh; it calibrates (a check would
+    leave the coarser value stored, and every rerun would check again), its more precise
+    value is committed, and a rerun finds both nodes fresh."""
     lab = make_lab()
     nodes = [
         Node(
@@ -394,13 +396,17 @@ def test_a_value_just_set_upstream_is_checked_not_taken_as_fresh() -> None:
         ),
     ]
     result = run(lab, fresh_state(), graph=Graph(nodes))
-    assert lab.calls == [("spec", "q0"), ("spec", "q1"), ("fine_check", "q0"), ("fine_check", "q1")]
+    assert lab.calls == [("spec", "q0"), ("spec", "q1"), ("fine", "q0"), ("fine", "q1")]
     (step,) = [
         s for s in result.steps if (s.qubit, s.node, s.action) == ("q0", "fine", "check_state")
     ]
     assert step.message == "drive_frequency_hz last set upstream (spec), not checked here"
+    assert "-fine-q0-" in (result.state.qubit("q0").drive_frequency_hz.run_id or "")
     fresh, why = check_state(Graph(nodes), "spec", result.state.qubit("q0"), "q0", lab.now)
     assert fresh, why
+    lab.calls.clear()
+    again = run(lab, result.state, graph=Graph(nodes))
+    assert lab.calls == [] and not again.executed
 
 
 def test_graph_validation() -> None:

@@ -30,12 +30,18 @@ def test_station_script_run_file_and_routine_examples(
     assert (tmp_path / "out" / "calibration.json").exists()
     run = sorted((tmp_path / "out" / "runs").glob("*.h5"))[0]
     exec(open_file.replace("qneko_out/runs/<run id>.h5", str(run)), {})
-    # the routine of "Writing a routine", run on the same kind of lab
+    # the script's chain found the device's qubit: every routine good, f01 off the design
+    device, chip, state = scope["device"], scope["chip"], scope["state"]
+    f_found = state.qubit("q0").drive_frequency_hz.value  # type: ignore[attr-defined]
+    f_true = device.qubits["q0"].frequency_hz  # type: ignore[attr-defined]
+    assert f_found == pytest.approx(f_true, abs=100e3)
+    assert abs(f_true - chip.qubits["q0"].frequency_hz) > 1e6  # type: ignore[attr-defined]
+    # the routine of "Writing a routine", run on the same lab
     exec(routine, scope)
     exec(
-        "with SimulatedLab(chip, station) as lab, connect(lab.station) as instruments:\n"
-        "    got = run_routine(MyRabi(), 'q0', design_state(chip, station), lab.station,\n"
-        "                      instruments, out_dir=Path('mine'))\n",
+        "with SimulatedLab(device, station) as lab, connect(lab.station) as instruments:\n"
+        "    got = run_routine(MyRabi(), 'q0', state, lab.station, instruments,\n"
+        "                      out_dir=Path('mine'))\n",
         scope,
     )
     got = scope["got"]

@@ -113,7 +113,7 @@ def test_every_invocation_keeps_its_page_and_the_index_lists_them(calibrated: Pa
     pages = sorted((calibrated / "reports").glob("*.html"))
     assert [p.stem for p in pages] == [first.id, second.id, nightly.id]
     first_page = pages[0].read_text(encoding="utf-8")
-    assert first_page.count('<section class="run"') == len(first.runs) == 8  # 4 nodes × 2
+    assert first_page.count('<section class="run"') == len(first.runs) == 10  # 5 nodes × 2
     second_page = pages[1].read_text(encoding="utf-8")
     assert "ramsey" in second_page and "discrimination —" not in second_page
     index = (calibrated / "report.html").read_text(encoding="utf-8")
@@ -132,9 +132,9 @@ def test_a_page_shows_what_a_physicist_looks_for(calibrated: Path) -> None:
     # the frequency plan: LOs and IFs per line
     assert "Frequency plan" in page and "readout LO" in page and "drive IF" in page
     # a routine's own plot and its pulse sheet, R² printed, the committed version named
-    assert page.count('class="plot"') == 8
+    assert page.count('class="plot"') == 10
     # a program's pulse sheet once: both qubits of a multiplexed run link to one sheet
-    assert page.count('class="sheet"') == 4 and page.count("pulse sheet: the same program") == 4
+    assert page.count('class="sheet"') == 5 and page.count("pulse sheet: the same program") == 5
     assert re.search(r"R² = 0\.\d{4}", page)
     assert "committed as version" in page
     for b64 in re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page):
@@ -251,7 +251,7 @@ def test_report_in_headless_browser(calibrated: Path, tmp_path: Path) -> None:
     found = re.search(r'<pre id="probe">images (\d+) loaded (\d+) rows (\d+)</pre>', dom)
     assert found is not None, dom[-2000:]
     images, loaded, rows = map(int, found.groups())
-    assert images == 8 + 4 and loaded == images and rows == 2
+    assert images == 10 + 5 and loaded == images and rows == 2
     shot = tmp_path / "screenshot.png"
     _browser(
         exe,

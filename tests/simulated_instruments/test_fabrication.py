@@ -116,3 +116,27 @@ def test_a_device_that_does_not_match_the_design_is_refused(tmp_path: Path) -> N
         app, ["calibrate", "--chip", str(chip_file), "--device", str(other), "--out", str(tmp_path)]
     )
     assert res.exit_code == 2 and "device" in res.output and "q2" in res.output
+
+
+def test_a_dead_qubit_fails_with_its_reason_while_the_others_finish(tmp_path: Path) -> None:
+    """q1 of the device is dead (T1 = 0.5 µs): it ends "failed" at the node that cannot
+    find it, with the reason; q0 is calibrated; the exit code is 1."""
+    design = random_chip(2, seed=8)
+    device = fabricate(design, seed=1)
+    q1 = device.qubits["q1"].model_dump()
+    q1.update(t1_s=0.5e-6, t2_s=0.5e-6)
+    device = device.replace(qubits={**device.model_dump()["qubits"], "q1": q1})
+    out = tmp_path / "o"
+    res = CliRunner().invoke(
+        app,
+        [
+            *("calibrate", "--chip", str(_write(tmp_path / "design.yaml", design))),
+            *("--device", str(_write(tmp_path / "device.yaml", device)), "--out", str(out)),
+            *("--target", "rabi", "--shots", "300"),
+        ],
+    )
+    assert res.exit_code == 1, res.output
+    assert "q1 not calibrated: node" in res.output and "q0 not calibrated" not in res.output
+    state = json.loads((out / "calibration.json").read_text())
+    assert state["qubits"]["q0"]["pi_amplitude_v"]["run_id"] is not None
+    assert state["qubits"]["q1"]["pi_amplitude_v"]["run_id"] is None
