@@ -1,7 +1,8 @@
 """Wall time of a tune-up from nothing to RB: one qubit, then all four of the built-in lab.
 
-Runs ``qneko calibrate`` (default graph, built-in simulated 4-qubit lab) in fresh output
-folders and times the whole command: one qubit, four qubits multiplexed (the default) and
+Runs ``qneko calibrate`` (default graph, built-in simulated 4-qubit lab: the built-in design,
+the device fabricated from it that the lab runs, the routines starting from the design
+values) in fresh output folders and times the whole command: one qubit, four qubits multiplexed (the default) and
 four qubits ``--sequential``. Issue target: one qubit ≤ 90 s; four qubits ≤ 2× one.
 
     python benchmarks/bench_tuneup.py [--repeat N] [--write]
@@ -77,7 +78,9 @@ def main() -> None:
         f"Machine: {platform.platform()}, {os.cpu_count()} CPUs (load average at the end "
         f"{load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f}); Python {platform.python_version()}.",
         "",
-        "`qneko calibrate` on the built-in simulated 4-qubit lab (one feedline), default graph "
+        "`qneko calibrate` on the built-in simulated 4-qubit lab (one feedline; the lab runs "
+        "the device fabricated from the built-in design, the routines start from the design "
+        "values, qubits 17–35 MHz away), default graph "
         "from nothing to RB, fresh output folder, whole command timed (interpreter start, lab "
         f"start-up and report included); median of {args.repeat} interleaved runs each.",
         "",

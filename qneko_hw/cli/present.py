@@ -196,9 +196,9 @@ class Presenter:
         from rich.table import Table
 
         table = Table(title=f"Calibration of {escape(done.chip_name)}: design → found")
-        columns = ("qubit", "result", "f01 (GHz)", "Δ f01 (MHz)", "f readout (GHz)")
-        for col in (*columns, "π amp (V)", "F assign", "T1 (µs)", "T2* (µs)", "EPC"):
-            table.add_column(col)
+        columns = ("qubit", "result", "f01 (GHz)", "Δ design (MHz)", "F assign")
+        for col in (*columns, "T1 (µs)", "T2* (µs)", "EPC"):
+            table.add_column(col, overflow="fold")
 
         def fmt(v: Any, scale: float, digits: int) -> str:
             return "—" if v is None or v.updated is None else f"{v.value * scale:.{digits}f}"
@@ -222,12 +222,10 @@ class Presenter:
                 status,
                 fmt(cal.drive_frequency_hz, 1e-9, 6),
                 moved(cal.drive_frequency_hz, f_design),
-                fmt(cal.readout_frequency_hz, 1e-9, 6),
-                fmt(cal.pi_amplitude_v, 1, 5),
                 fmt(cal.assignment_fidelity, 1, 4),
                 fmt(cal.t1_s, 1e6, 1),
                 fmt(cal.t2_s, 1e6, 1),
-                "—" if cal.error_per_clifford is None else f"{cal.error_per_clifford.value:.2e}",
+                "—" if cal.error_per_clifford is None else f"{cal.error_per_clifford.value:.1e}",
             )
         self.console.print(table)
         counts: dict[str, int] = {}

@@ -34,7 +34,7 @@ def test_calibrate_writes_runs_and_state(tmp_path: Path) -> None:
         ],
     )
     assert res.exit_code == 0, res.output
-    assert "π amp" in res.output
+    assert "design → found" in res.output and "Δ design" in res.output
     state = json.loads((tmp_path / "o" / "calibration.json").read_text())
     for q in ("q0", "q1"):
         assert state["qubits"][q]["pi_amplitude_v"]["run_id"] is not None
