@@ -31,7 +31,11 @@ from numpy.typing import NDArray
 
 from qneko_hw.analysis import Results
 from qneko_hw.calibrations.gates import drive_limit_v
-from qneko_hw.calibrations.qubit_spectroscopy import QubitSpectroscopy, fit_lorentzian
+from qneko_hw.calibrations.qubit_spectroscopy import (
+    QubitSpectroscopy,
+    drive_sweep,
+    fit_lorentzian,
+)
 from qneko_hw.calibrations.readout import excited_population, population_label
 from qneko_hw.calibrations.routine import Plan, Routine, Skip, Update
 from qneko_hw.config.base import Frozen
@@ -39,7 +43,6 @@ from qneko_hw.config.calibration import CalibrationState
 from qneko_hw.config.station import Station
 from qneko_hw.data import Axis, Data
 from qneko_hw.discrimination import Discriminator
-from qneko_hw.experiment import Experiment, Measure, Play, Sweep
 from qneko_hw.plot.figures import Figure, Series, fit_panel
 from qneko_hw.pulses import Constant
 
@@ -105,19 +108,7 @@ class QubitSearch(Routine[QubitSearchSetup]):
             return Plan(setup, (), Skip("the drive frequency was measured: nothing to search"))
         n = 2 * round(self.span_hz / self.step_hz) + 1
         freqs = f0 + self.step_hz * (np.arange(n) - (n - 1) / 2)
-        experiment = Experiment(
-            name=f"{self.name}_{qubit}",
-            instructions=(
-                Play(channel=f"{qubit}.drive", pulse=pulse),
-                Measure(qubit=qubit, name=qubit),
-            ),
-            sweep=Sweep(
-                parameter="frequency_hz",
-                channel=f"{qubit}.drive",
-                values=tuple(float(f) for f in freqs),
-            ),
-            shots=self.shots,
-        )
+        experiment = drive_sweep(f"{self.name}_{qubit}", qubit, pulse, freqs, self.shots)
         axis = Axis.of("frequency_hz", freqs, "Hz", "frame frequency of the drive")
         return Plan.programs(setup, [axis], experiment)
 

@@ -40,6 +40,7 @@ from qneko_hw.pulses import Constant, pulse_shape
 __all__ = [
     "QubitSpectroscopy",
     "QubitSpectroscopySetup",
+    "drive_sweep",
     "fit_lorentzian",
     "lorentzian",
     "spectroscopy_panel",
@@ -52,6 +53,26 @@ def lorentzian(
     """``offset + amp / (1 + ((f − f0)/(fwhm/2))²)`` (frequencies ``f``, ``f0``, ``fwhm`` in Hz;
     ``amp`` and ``offset`` in the unit of the signal)."""
     return np.asarray(offset + amp / (1.0 + ((f - f0) / (0.5 * fwhm)) ** 2), dtype=np.float64)
+
+
+def drive_sweep(
+    name: str, qubit: str, pulse: Constant, frequencies_hz: NDArray[np.float64], shots: int
+) -> Experiment:
+    """``pulse`` on ``<qubit>.drive`` with the channel's frame frequency stepped through
+    ``frequencies_hz`` (Hz), then measure: one program, one step per frequency."""
+    return Experiment(
+        name=name,
+        instructions=(
+            Play(channel=f"{qubit}.drive", pulse=pulse),
+            Measure(qubit=qubit, name=qubit),
+        ),
+        sweep=Sweep(
+            parameter="frequency_hz",
+            channel=f"{qubit}.drive",
+            values=tuple(float(f) for f in frequencies_hz),
+        ),
+        shots=shots,
+    )
 
 
 class QubitSpectroscopySetup(Frozen):
@@ -113,19 +134,7 @@ class QubitSpectroscopy(Routine[QubitSpectroscopySetup]):
         pulse = Constant(amplitude_v=amp, duration_s=self.duration_s)
         f0 = cal.drive_frequency_hz.value
         freqs = np.linspace(f0 - self.span_hz, f0 + self.span_hz, self.points)
-        experiment = Experiment(
-            name=f"{self.name}_{qubit}",
-            instructions=(
-                Play(channel=f"{qubit}.drive", pulse=pulse),
-                Measure(qubit=qubit, name=qubit),
-            ),
-            sweep=Sweep(
-                parameter="frequency_hz",
-                channel=f"{qubit}.drive",
-                values=tuple(float(f) for f in freqs),
-            ),
-            shots=self.shots,
-        )
+        experiment = drive_sweep(f"{self.name}_{qubit}", qubit, pulse, freqs, self.shots)
         setup = QubitSpectroscopySetup(
             discriminator=Discriminator.of(cal),
             drive_amplitude_v=amp,
