@@ -3,7 +3,8 @@
 Runs ``qneko calibrate`` (default graph, built-in simulated 4-qubit lab: the built-in design,
 the device fabricated from it that the lab runs, the routines starting from the design
 values) in fresh output folders and times the whole command: one qubit, four qubits
-multiplexed (the default) and four qubits ``--sequential``. Issue target: one qubit ≤ 90 s; four qubits ≤ 2× one.
+multiplexed (the default) and four qubits ``--sequential``. Issue target: one qubit
+≤ 90 s; four qubits ≤ 2× one.
 
     python benchmarks/bench_tuneup.py [--repeat N] [--write]
 """
