@@ -107,7 +107,7 @@ class QubitSearch(Routine[QubitSearchSetup]):
         if cal.drive_frequency_hz.run_id is not None:
             return Plan(setup, (), Skip("the drive frequency was measured: nothing to search"))
         n = 2 * round(self.span_hz / self.step_hz) + 1
-        freqs = f0 + self.step_hz * (np.arange(n) - (n - 1) / 2)
+        freqs = np.asarray(f0 + self.step_hz * (np.arange(n) - (n - 1) / 2), dtype=np.float64)
         experiment = drive_sweep(f"{self.name}_{qubit}", qubit, pulse, freqs, self.shots)
         axis = Axis.of("frequency_hz", freqs, "Hz", "frame frequency of the drive")
         return Plan.programs(setup, [axis], experiment)
