@@ -7,14 +7,28 @@ routine: fewer points, fewer shots; ``None``: no cheap check, ``check_data`` fal
 to calibrating)::
 
     VNA resonator spectroscopy → resonator spectroscopy → [punch-out] → qubit search
-    → qubit spectroscopy
-    → flux sweep → Rabi → discrimination → Ramsey → fine amplitude → DRAG → T1 → T2 echo
-                                                                          T1 → [reset check]
-                                                                          T1 → RB
+    → qubit spectroscopy → flux sweep → Rabi → readout power → discrimination → Ramsey
+    → fine amplitude → DRAG → T1 → T2 echo
+                              T1 → T2* → RB
+                              T1 → [reset check]
 
-RB comes after T1 (and so after DRAG, the gates it benchmarks): it chooses its Clifford
-lengths from the stored T1 and T2*. It does not wait for the T2 echo. A node left out hands
-its dependencies to the nodes after it.
+A ``poor`` result is committed only by the nodes that allow it: the readout power (a choice
+on a grid, which the discrimination after it judges) and RB (a benchmark: its error per
+Clifford is stored with its σ). The readout power node optimises the readout amplitude and
+duration for assignment fidelity (it needs the π pulse of Rabi); the discrimination after
+it stores the
+discriminator and the assignment fidelity. The first Ramsey finds the frequency (its span
+from a coarse guess of T2*); the T2* node after T1 measures T2* again with a span adapted to
+the qubit (``span_factor`` × the T1 just measured, or × the T2* the first Ramsey resolved),
+so a long-lived qubit gets its T2* too. RB comes after T2* (and so after DRAG, the gates it
+benchmarks): it chooses its Clifford lengths from the stored T1 and T2*. It does not wait
+for the T2 echo. A node left out hands its dependencies to the nodes after it.
+
+The nightly run (``nightly_graph``, ``run_graph(strategy="nightly")``) checks the data of the
+nodes marked ``nightly`` first: the resonator (readout frequency), the discriminator, the
+Ramsey frequency, the fine amplitude and T1, each with its cheap check; what drifted beyond
+its tolerance (:func:`~qneko_hw.calibrations.graph.tolerance`: the node's ``spec`` and four
+standard deviations of the difference) is recalibrated, and then what depends on it.
 
 Nodes that need station hardware (:attr:`Entry.requires`): the VNA spectroscopy needs a VNA,
 the flux sweep a bias line (and, if the chip design is given, flux tuning). Built with
@@ -56,6 +70,7 @@ from qneko_hw.calibrations.qubit_spectroscopy import QubitSpectroscopy
 from qneko_hw.calibrations.rabi import AmplitudeRabi
 from qneko_hw.calibrations.ramsey import Ramsey
 from qneko_hw.calibrations.rb import RandomizedBenchmarking
+from qneko_hw.calibrations.readout_optimization import ReadoutPower
 from qneko_hw.calibrations.resonator_spectroscopy import ResonatorSpectroscopy
 from qneko_hw.calibrations.resonator_spectroscopy_vna import (
     ResonatorSpectroscopyVna,
@@ -116,7 +131,9 @@ class Entry:
         (hours). spec: relative tolerance per parameter for ``check_data``. check:
         parameter overrides of the cheap check routine, ``None`` for none. requires: where
         the node applies (station hardware), ``None``: everywhere. opt_in: left out unless
-        asked for by name.
+        asked for by name. nightly: the nightly run checks it first
+        (:attr:`~qneko_hw.calibrations.graph.Node.nightly`). allow_poor: a ``poor`` result
+        is committed (:attr:`~qneko_hw.calibrations.graph.Node.allow_poor`).
     """
 
     node: str
@@ -128,6 +145,8 @@ class Entry:
     check: Options | None = None
     requires: Requirement | None = None
     opt_in: bool = False
+    nightly: bool = False
+    allow_poor: bool = False
 
 
 _PI = ("pi_amplitude_v", "pi_half_amplitude_v")
@@ -140,7 +159,7 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("resonator_spectroscopy_vna", ResonatorSpectroscopyVna(), (), _RF, 168, _RF_SPEC,
           requires=needs_vna),
     Entry("resonator_spectroscopy", ResonatorSpectroscopy(), ("resonator_spectroscopy_vna",),
-          _RF, 168, _RF_SPEC, {"points": 21}),
+          _RF, 168, _RF_SPEC, {"points": 21}, nightly=True),
     Entry("punch_out", PunchOut(), ("resonator_spectroscopy",),
           ("readout_frequency_hz", "readout_amplitude_v"), 168,
           {"readout_frequency_hz": 2e-5, "readout_amplitude_v": 1e-9}, opt_in=True),
@@ -153,19 +172,25 @@ ENTRIES: tuple[Entry, ...] = (
           requires=needs_bias_line),
     Entry("rabi", AmplitudeRabi(), ("flux_sweep",), _PI, 24, {"pi_amplitude_v": 0.02},
           {"points": 15, "shots": 400}),
-    Entry("discrimination", Discrimination(), ("rabi",), _DISC, 24,
-          {"assignment_fidelity": 0.01}, {"shots": 500}),
+    Entry("readout_power", ReadoutPower(), ("rabi",), ("readout_amplitude_v", "readout_duration_s"),
+          168, {"readout_amplitude_v": 1e-6, "readout_duration_s": 1e-6}, allow_poor=True),
+    Entry("discrimination", Discrimination(), ("readout_power",), _DISC, 24,
+          {"assignment_fidelity": 0.01}, {"shots": 500}, nightly=True),
     Entry("ramsey", Ramsey(), ("discrimination",), ("drive_frequency_hz",), 12,
-          {"drive_frequency_hz": 2e-5}, {"points": 21}),
+          {"drive_frequency_hz": 2e-5}, {"points": 21}, nightly=True),
     Entry("amplitude", FineAmplitude(), ("ramsey",), _PI, 12, {"pi_amplitude_v": 0.005},
-          {"shots": 400}),
+          {"shots": 400}, nightly=True),
     Entry("drag", DragBeta(), ("amplitude",), ("drag_beta_s",), 48, {"drag_beta_s": 0.2},
           {"points": 11}),
-    Entry("t1", T1(), ("drag",), ("t1_s",), 12, {"t1_s": 0.25}, {"points": 11, "shots": 400}),
+    Entry("t1", T1(), ("drag",), ("t1_s",), 12, {"t1_s": 0.15}, {"points": 11, "shots": 400},
+          nightly=True),
     Entry("t2_echo", T2Echo(), ("t1",), ("t2_echo_s",), 12, {"t2_echo_s": 0.25},
           {"points": 11, "shots": 400}),
+    Entry("t2_star", Ramsey(name="t2_star"), ("t1",), ("t2_s",), 12, {"t2_s": 0.25},
+          {"points": 21}),
     Entry("reset_check", ResetCheck(), ("t1",), (), 24, opt_in=True),
-    Entry("rb", RandomizedBenchmarking(), ("t1",), (), 24),
+    Entry("rb", RandomizedBenchmarking(), ("t2_star",), ("error_per_clifford",), 24,
+          allow_poor=True),
 )  # fmt: skip
 
 
@@ -245,6 +270,8 @@ def build_graph(
             check=check,
             spec=dict(entry.spec),
             skip=skip,
+            nightly=entry.nightly,
+            allow_poor=entry.allow_poor,
         )
     return Graph(present.values(), name=name, left_out=left_out)
 

@@ -23,6 +23,7 @@ __all__ = [
     "gate_pulse",
     "pulse_train",
     "readout_limit_v",
+    "readout_share_v",
 ]
 
 
@@ -63,6 +64,16 @@ def readout_limit_v(station: Station, qubit: str, routine: str) -> float:
     if feed is None:
         raise CalibrationError(f"{qubit} has no readout line", qubit=qubit, routine=routine)
     return awg_limit(station, station.readout[feed].awg)
+
+
+def readout_share_v(station: Station, qubit: str, routine: str) -> float:
+    """Largest readout amplitude (V) ``qubit`` may use so that the readouts of every qubit
+    on its feedline, multiplexed on one AWG channel, stay within the AWG's limit together:
+    the limit divided by the number of qubits the station reads on that feedline."""
+    feed = station.feedline_of(qubit)
+    limit = readout_limit_v(station, qubit, routine)
+    sharing = sum(1 for q in station.drive if station.feedline_of(q) == feed)
+    return limit / max(sharing, 1)
 
 
 def pulse_train(

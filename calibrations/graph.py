@@ -34,9 +34,14 @@ to anyway (a graph built by hand, ``diagnose`` walking back) plans a
 
 ``maintain(node)``: maintain the dependencies, then check_state → check_data → calibrate
 (with diagnose on bad data). ``diagnose(node)`` as in the paper. The nightly strategy runs
-``diagnose`` on the leaves first (one cheap check per leaf when nothing drifted), then a
-``maintain`` pass without timeouts to bring every node downstream of a recalibration back
-in line.
+``diagnose`` on the watched nodes first (``Node.nightly``: the frequency, the amplitude, the
+readout and T1 in the default graph; the leaves when no node is watched), one cheap check
+each when nothing drifted, then a ``maintain`` pass without timeouts to bring every node
+downstream of a recalibration back in line. ``check_data`` calls a value out of spec when it
+moved by more than its node's ``spec`` *and* by more than :data:`SIGNIFICANCE` standard
+deviations of the difference (:func:`tolerance`): a check that cannot tell the change from
+its noise does not recalibrate, and one that can but finds a change too small to matter
+does not either.
 
 Qubits are interleaved: each qubit's walk is a generator that yields the routine it needs
 next; the scheduler runs the pending request of lowest graph level first (all qubits'
@@ -51,6 +56,7 @@ routines) ends the run cleanly: every commit made so far stays, and a rerun resu
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -77,7 +83,9 @@ __all__ = [
     "check_state",
     "judge",
     "measured_at",
+    "more_precise",
     "set_upstream_by",
+    "tolerance",
 ]
 
 log = logging.getLogger(__name__)
@@ -106,6 +114,10 @@ class Node:
         judge: replaces the default verdict (:func:`judge`) of ``check_data``.
         skip: qubit → why the node does not apply to it (``check_state`` reports it fresh
             with that reason; nothing runs).
+        nightly: the nightly run checks this node's data first (a node whose values the
+            gates depend on and that drifts: frequency, amplitude, readout, T1).
+        allow_poor: a ``poor`` result of the routine is committed (default: it is not; the
+            engine treats it as bad data: walk back, retry once, else the qubit fails).
     """
 
     name: str
@@ -117,6 +129,8 @@ class Node:
     spec: Mapping[str, float] = field(default_factory=dict)
     judge: Judge | None = None
     skip: Mapping[str, str] = field(default_factory=dict)
+    nightly: bool = False
+    allow_poor: bool = False
 
 
 class Graph:
@@ -192,6 +206,11 @@ class Graph:
     def upstream(self, name: str) -> frozenset[str]:
         """Every node ``name`` depends on, directly or not."""
         return self._upstream[name]
+
+    @property
+    def watched(self) -> tuple[str, ...]:
+        """The nodes the nightly run checks first (``Node.nightly``), in topological order."""
+        return tuple(n for n in self.order if self.nodes[n].nightly)
 
     @property
     def leaves(self) -> tuple[str, ...]:
@@ -289,18 +308,50 @@ def set_upstream_by(graph: Graph, name: str, cal: QubitCalibration, qubit: str) 
     return by[0] if all(w is not None for w in by) else None
 
 
+#: A change counts as drift when it exceeds this many standard deviations of the
+#: difference (old and new uncertainties in quadrature), besides the node's ``spec``.
+SIGNIFICANCE = 4.0
+
+
+def tolerance(node: Node, parameter: str, old: CalValue, new: CalValue) -> float:
+    """How far ``parameter`` may move before ``check_data`` calls it out of spec.
+
+    The larger of the node's relative ``spec`` (what matters for the gates) and
+    :data:`SIGNIFICANCE` standard deviations of the difference (what the two measurements
+    can tell apart); a value without uncertainty counts with the ``spec`` alone.
+    """
+    floor = node.spec.get(parameter, 0.0) * abs(old.value)
+    if old.uncertainty is None or new.uncertainty is None:
+        return floor
+    return max(floor, SIGNIFICANCE * math.hypot(old.uncertainty, new.uncertainty))
+
+
+def more_precise(node: Node, old: QubitCalibration, new: QubitCalibration) -> bool:
+    """Whether ``new`` measured every parameter of ``node`` with a smaller uncertainty than
+    ``old`` holds (or ``old`` holds none): the more precise of two measurements wins."""
+    if not node.parameters:
+        return False
+    for p in node.parameters:
+        a, b = _value(old, p), _value(new, p)
+        if b is None or b.uncertainty is None:
+            return False
+        if a is not None and a.uncertainty is not None and b.uncertainty >= a.uncertainty:
+            return False
+    return True
+
+
 def judge(node: Node, old: QubitCalibration, new: QubitCalibration, results: Results) -> Verdict:
     """Default ``check_data`` verdict: bad results → bad data; any ``spec`` parameter moved
-    more than its relative tolerance → out of spec; without ``spec``, ``poor`` results are
+    more than its :func:`tolerance` → out of spec; without ``spec``, ``poor`` results are
     out of spec.
     """
     if results.verdict == "bad":
         return "bad_data"
     if not node.spec:
         return "in_spec" if results.verdict == "good" else "out_of_spec"
-    for p, tol in node.spec.items():
+    for p in node.spec:
         a, b = _value(old, p), _value(new, p)
-        if a is None or b is None or abs(b.value - a.value) > tol * abs(a.value):
+        if a is None or b is None or abs(b.value - a.value) > tolerance(node, p, a, b):
             return "out_of_spec"
     return "in_spec"
 

@@ -38,7 +38,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from qneko_hw.analysis import Results, Verdict, dense, r_squared
-from qneko_hw.calibrations.gates import gate_pulse, readout_limit_v
+from qneko_hw.calibrations.gates import gate_pulse, readout_share_v
 from qneko_hw.calibrations.routine import Plan, Routine, Update
 from qneko_hw.compiler.traits import digitizer_traits
 from qneko_hw.config.base import Frozen
@@ -293,7 +293,8 @@ class ReadoutPower(Routine[ReadoutPowerSetup]):
     """Readout amplitude and duration of the best assignment fidelity over a grid.
 
     Attributes:
-        amplitudes_v: readout amplitudes (V at the AWG), capped at the AWG's limit;
+        amplitudes_v: readout amplitudes (V at the AWG), capped at the qubit's share of the
+        AWG's limit (:func:`~qneko_hw.calibrations.gates.readout_share_v`);
         durations_s: readout durations (s), on the sample grid; shots: per preparation.
     """
 
@@ -315,7 +316,8 @@ class ReadoutPower(Routine[ReadoutPowerSetup]):
     ) -> Plan[ReadoutPowerSetup]:
         """One two-step program per (amplitude V, duration s): prepare, read out."""
         cal = state.qubit(qubit)
-        limit = readout_limit_v(station, qubit, self.name)
+        # the chosen amplitude is played beside the other qubits' readouts of the feedline
+        limit = readout_share_v(station, qubit, self.name)
         rate = _digitizer_rate_hz(station, qubit, self.name)
         amps = sorted({min(a, limit) for a in self.amplitudes_v})
         grid = [(a, d) for a in amps for d in self.durations_s]

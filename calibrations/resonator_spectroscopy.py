@@ -27,9 +27,9 @@ import scipy.optimize
 from numpy.typing import NDArray
 
 from qneko_hw.analysis import Results, Verdict, dense, r_squared
-from qneko_hw.calibrations.routine import Plan, Routine, Update
+from qneko_hw.calibrations.routine import Plan, Program, Routine, Update
 from qneko_hw.config.base import Frozen
-from qneko_hw.config.calibration import CalibrationState
+from qneko_hw.config.calibration import CalibrationState, CalValue
 from qneko_hw.config.station import Station
 from qneko_hw.data import Axis, Data
 from qneko_hw.errors import CalibrationError
@@ -325,7 +325,12 @@ class ResonatorSpectroscopy(Routine[ResonatorSpectroscopySetup]):
     Attributes:
         span_hz: full width of the sweep (Hz), centred on the current readout frequency;
         points: frequencies; shots: shots per frequency; search_span_hz, search_points:
-        the same for a search; window_hz: full width (Hz) of the fit window of a search.
+        the same for a search; window_hz: full width (Hz) of the fit window of a search;
+        probe_amplitude_v, probe_duration_s: the readout amplitude (V) and duration (s) of
+        the probe, ``None`` for the stored ones. A fixed probe makes two runs comparable
+        whatever the readout optimization chose since: the dressed resonance moves with
+        the readout power (by ~0.5 MHz from 0.1 V to 0.2 V on the built-in chip) and a
+        short readout's ring-up moves it too, which a nightly check would take for drift.
     """
 
     kind: ClassVar[str] = "resonator_spectroscopy"
@@ -340,6 +345,8 @@ class ResonatorSpectroscopy(Routine[ResonatorSpectroscopySetup]):
     search_span_hz: float = 60e6
     search_points: int = 121
     window_hz: float = 10e6
+    probe_amplitude_v: float | None = 0.1
+    probe_duration_s: float | None = 2e-6
     name: str = "resonator_spectroscopy"
 
     def plan(
@@ -360,16 +367,25 @@ class ResonatorSpectroscopy(Routine[ResonatorSpectroscopySetup]):
             )
         )
         freqs = centre + np.linspace(-span / 2, span / 2, points)
+        amplitude = self.probe_amplitude_v or cal.readout_amplitude_v.value
+        duration = self.probe_duration_s or cal.readout_duration_s.value
+        probe = state
+        if (amplitude, duration) != (cal.readout_amplitude_v.value, cal.readout_duration_s.value):
+            probe = state.with_qubit(
+                qubit,
+                readout_amplitude_v=CalValue.design(amplitude),
+                readout_duration_s=CalValue.design(duration),
+                integration_weights=(),
+            )
         setup = ResonatorSpectroscopySetup(
-            readout_amplitude_v=cal.readout_amplitude_v.value,
-            readout_duration_s=cal.readout_duration_s.value,
+            readout_amplitude_v=amplitude,
+            readout_duration_s=duration,
             centre_hz=centre,
             search=search,
         )
         axis = Axis.of("frequency_hz", freqs, "Hz", "readout frequency")
-        return Plan.programs(
-            setup, [axis], *spectroscopy_programs(self.name, qubit, freqs, self.shots)
-        )
+        programs = spectroscopy_programs(self.name, qubit, freqs, self.shots)
+        return Plan.programs(setup, [axis], *(Program(p, state=probe) for p in programs))
 
     def fit(self, data: Data[ResonatorSpectroscopySetup]) -> Results:
         """Resonance frequency and linewidth (Hz) from the mean IQ point per frequency."""

@@ -34,6 +34,7 @@ from qneko_hw.calibrations.graph import (
     check_state,
     judge,
     measured_at,
+    more_precise,
     set_upstream_by,
 )
 from qneko_hw.calibrations.routine import Routine
@@ -176,7 +177,9 @@ class _QubitWalk:
 
     def run(self, targets: Sequence[str]) -> _Walk:
         if self.strategy == "nightly":
-            for t in targets:
+            wanted = set(targets).union(*(self.g.upstream(t) for t in targets))
+            watched = [n for n in self.g.watched if n in wanted] or list(targets)
+            for t in watched:
                 yield from self.diagnose(t, top=True)
             self.timeouts = False
         for t in targets:
@@ -263,8 +266,15 @@ class _QubitWalk:
         out of spec). Returns (verdict, calibrated)."""
         node = self.g.nodes[name]
         if node.check is None:
+            before = self.cal()
             verdict, _, outcome = yield from self.attempt(name, "calibrate", judged=True)
-            calibrated = verdict == "out_of_spec"
+            # out of spec, or in spec and more precise than what is stored: committed
+            calibrated = verdict == "out_of_spec" or (
+                verdict == "in_spec"
+                and outcome is not None
+                and outcome.results.verdict == "good"
+                and more_precise(node, before, outcome.state.qubit(self.q))
+            )
             if calibrated:
                 self.committed(name, outcome)
             return verdict, calibrated
@@ -307,6 +317,11 @@ class _QubitWalk:
             verdict, error = "bad_data", str(outcome.error if outcome else "no outcome")
         elif outcome.results.verdict == "bad":
             verdict, error = "bad_data", f"bad results: {outcome.results.message}"
+        elif outcome.results.verdict == "poor" and not judged and not node.allow_poor:
+            verdict = "bad_data"
+            error = (
+                f"poor fit, not committed (the node does not allow it): {outcome.results.message}"
+            )
         elif judged:
             new = outcome.state.qubit(self.q)
             verdict = (node.judge or judge)(node, before, new, outcome.results)
@@ -392,7 +407,8 @@ def run_graph(
         graph: the graph. qubits: the qubits, in the order they are served on a level.
         state: the calibration state to start from.
         runner: runs one routine (see :class:`RoutineRunner`).
-        strategy: ``maintain`` (fresh chip, resume) or ``nightly`` (diagnose the leaves).
+        strategy: ``maintain`` (fresh chip, resume) or ``nightly`` (diagnose the watched
+            nodes, or the leaves, then maintain the targets without timeouts).
         targets: nodes to bring up to date (default: the graph's leaves).
         commit: ``commit(state, message, author) → version``, called after every
             calibration that changed the state (e.g. ``Store.commit``).

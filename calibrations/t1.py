@@ -17,8 +17,11 @@ free, from the Fisher information of the binomial shots: 1.4–2.3 % with the de
 delays × 3000 shots for span/τ between 3 and 400), so a fresh qubit needs no prior: with
 nothing stored the span is ``span_factor × t1_guess_s`` (600 µs: T1 from 1.5 to 200 µs).
 ``linear`` spaces them evenly.
-A fit whose T1 exceeds half the span is at best ``poor`` (the span was too short: the
-next run spans ``span_factor`` × this estimate).
+A fit is ``good`` when its relative error is below 10 %, its reduced χ² below 3 and T1
+below half the span. (qiskit-experiments' own quality flag also asks the fitted baseline
+for a 10 % relative error, which a qubit that decays to a thermal population near zero
+never meets: it is not used.) A fit whose T1 exceeds half the span is at best ``poor`` (the
+span was too short: the next run spans ``span_factor`` × this estimate).
 
 The delay costs AWG memory and time: every sweep step of a program is as long as its
 longest delay (steps are aligned on their measurement). The delays are therefore split into
@@ -243,7 +246,7 @@ def fit_decay(
     rel = tau_err / tau if tau > 0 else math.inf
     verdict: Verdict
     span = float(x.max())
-    if row["quality"] == "good" and rel < 0.1 and tau < span / 2:
+    if math.isfinite(chi2) and chi2 < 3 and rel < 0.1 and tau < span / 2:
         verdict, msg = "good", f"decay fitted ({kind} = {tau * 1e6:.2f} µs ± {rel:.1%})"
     elif tau > 0 and rel < 0.5 and math.isfinite(chi2) and tau >= span / 2:
         verdict = "poor"

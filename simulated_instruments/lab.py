@@ -13,7 +13,9 @@ every qubit on that feedline through its drive waveform up to the first readout 
 (one batched solver call per qubit for all sweep steps), draws each shot's level from the
 final populations, and integrates the dispersive readout of all resonators on the feedline
 (signals add; noise is added once). The lab clock advances by shots × steps × repetition
-time. Shots use a seeded RNG, so a station seed makes a whole run repeatable.
+time. Shots use a seeded RNG, so a station seed makes a whole run repeatable. With a
+:class:`~qneko_hw.simulated_instruments.fabrication.Drift` the device ages on that clock:
+after every acquisition the chip is the starting device drifted by the lab time so far.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from qneko_hw.simulated_instruments.scpi.server import ScpiServer
 if TYPE_CHECKING:
     from qneko_hw.simulated_instruments.awg_twin import AwgTwin
     from qneko_hw.simulated_instruments.digitizer_twin import DigitizerTwin
+    from qneko_hw.simulated_instruments.fabrication import Drift
     from qneko_hw.simulated_instruments.lo_twin import LoTwin
     from qneko_hw.simulated_instruments.rs_sgs100a_twin import Sgs100aTwin
     from qneko_hw.simulated_instruments.tek_awg5208_twin import Awg5208Twin
@@ -117,15 +120,25 @@ class SimulatedLab:
     Use as a context manager, or call :meth:`start` and :meth:`stop`. After start,
     :attr:`station` holds the station with the twins' addresses.
 
+    ``drift``: how the device ages on the lab clock (default: it does not).
+
     ``workers``: processes that solve the driven qubits of a multiplexed program side by
     side (default: up to 4, one per core, on Linux when a feedline has two driven qubits;
     0: solve everything in this process).
     """
 
     def __init__(
-        self, chip: Chip, station: Station, seed: int | None = None, *, workers: int | None = None
+        self,
+        chip: Chip,
+        station: Station,
+        seed: int | None = None,
+        *,
+        workers: int | None = None,
+        drift: Drift | None = None,
     ) -> None:
         self.chip = chip
+        self.device_at_start = chip
+        self.drift = drift if drift is not None and drift.active else None
         self._station_in = station
         self.seed = seed if seed is not None else (station.seed if station.seed is not None else 0)
         self.rng = np.random.default_rng(self.seed)
@@ -309,7 +322,19 @@ class SimulatedLab:
                 )
                 out[k, :, d] = col + ro_physics.noise(self.rng, (shots,), std)
         self.clock_s += steps * shots * float(awg.repetition_time_s)
+        self._age()
         return out.astype(np.complex64)
+
+    def _age(self) -> None:
+        """The device after the lab time so far (with a drift); the VNA sees it too."""
+        if self.drift is None:
+            return
+        self.chip = self.drift.at(self.device_at_start, self.clock_s / 3600.0)
+        for twin in self.twins.values():
+            if hasattr(twin, "resonators"):
+                twin.resonators = [
+                    (self.qubit_params(q), resonator_params(self.chip, q)) for q in self.chip.qubits
+                ]
 
     def _drive_batch(
         self, qubit: str, steps: int, ro_start: list[int]

@@ -207,6 +207,39 @@ def chip_fabricate(
     typer.echo(f"wrote {out} (device {device.name} of design {base.name})")
 
 
+@chip_app.command("drift")
+def chip_drift(
+    *,
+    device: Annotated[Path, typer.Option(help="Device YAML to age.")],
+    f01: Annotated[float, typer.Option(help="Move f01 by this much (Hz).")] = 0.0,
+    t1: Annotated[float, typer.Option(help="Scale T1 by this factor (0.7: 30 % shorter).")] = 1.0,
+    readout: Annotated[
+        float, typer.Option(help="Move the readout resonators by this much (Hz).")
+    ] = 0.0,
+    qubits: Annotated[
+        str | None, typer.Option(help="Comma-separated qubits (default: all).")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Where to write the drifted device YAML.")] = Path(
+        "drifted.yaml"
+    ),
+) -> None:
+    """Write a drifted copy of a device (for testing a nightly run against a changed lab)."""
+    import yaml
+
+    from qneko_hw.config.chip import Chip
+    from qneko_hw.simulated_instruments.fabrication import drifted
+
+    chosen = [q.strip() for q in qubits.split(",") if q.strip()] if qubits else None
+    try:
+        aged = drifted(
+            Chip.load(device), frequency_hz=f01, t1_factor=t1, readout_hz=readout, qubits=chosen
+        )
+    except QnekoError as exc:
+        _fail(exc)
+    out.write_text(yaml.safe_dump(aged.model_dump(mode="json"), sort_keys=False), "utf-8")
+    typer.echo(f"wrote {out} (device {aged.name}, drifted)")
+
+
 def _fail(exc: QnekoError) -> None:
     from rich.console import Console
 

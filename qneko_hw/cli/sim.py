@@ -69,9 +69,25 @@ def up(
             help="Device YAML the twins run (default: the chip fabricated with a fixed seed)."
         ),
     ] = None,
+    drift_per_hour: Annotated[
+        str | None,
+        typer.Option(
+            help="Age the device on the lab clock, per hour of lab time: "
+            "'f01=HZ,walk=HZ,readout=HZ,t1=FRACTION' (any subset; e.g. 'f01=50e3,t1=-0.05')."
+        ),
+    ] = None,
     state_dir: StateDir = DEFAULT_STATE_DIR,
 ) -> None:
     """Start every twin of the station in a background process; print the addresses."""
+    if drift_per_hour is not None:
+        from qneko_hw.errors import QnekoError
+        from qneko_hw.simulated_instruments.fabrication import Drift
+
+        try:
+            Drift.parse(drift_per_hour)
+        except QnekoError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
     pid_file = state_dir / "sim.pid"
     if pid_file.exists() and _pid_alive(int(pid_file.read_text())):
         typer.echo(f"already running (pid {pid_file.read_text().strip()}); run 'qneko sim down'")
@@ -84,6 +100,7 @@ def up(
     command = [sys.executable, "-P", "-m", "qneko_hw.cli.sim", "serve", "--station", str(station)]
     command += ["--state-dir", str(state_dir)] + (["--chip", str(chip)] if chip else [])
     command += ["--device", str(device)] if device else []
+    command += ["--drift-per-hour", drift_per_hour] if drift_per_hour else []
     log = str(state_dir / "sim.log")
     pid = os.posix_spawn(
         sys.executable,
@@ -140,6 +157,7 @@ def serve(
     state_dir: Annotated[Path, typer.Option()],
     chip: Annotated[Path | None, typer.Option()] = None,
     device: Annotated[Path | None, typer.Option()] = None,
+    drift_per_hour: Annotated[str | None, typer.Option()] = None,
 ) -> None:
     """Run the simulated lab in the foreground until SIGTERM (used by ``up``)."""
     import logging
@@ -156,12 +174,13 @@ def serve(
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     from qneko_hw.cli.session import FABRICATION_SEED
-    from qneko_hw.simulated_instruments.fabrication import fabricate
+    from qneko_hw.simulated_instruments.fabrication import Drift, fabricate
 
     design = Chip.load(chip) if chip else builtin_chip()
     # the design is never the device: without a device file, one fabricated with a fixed seed
     lab_chip = Chip.load(device) if device else fabricate(design, FABRICATION_SEED)
-    lab = SimulatedLab(lab_chip, Station.load(station))
+    drift = Drift.parse(drift_per_hour) if drift_per_hour else None
+    lab = SimulatedLab(lab_chip, Station.load(station), drift=drift)
     with lab:
         qcodes_cfg = yaml.safe_dump(qcodes_station_config(lab.station), sort_keys=False)
         (state_dir / "qcodes_station.yaml").write_text(qcodes_cfg)

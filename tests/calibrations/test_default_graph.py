@@ -40,12 +40,14 @@ CHAIN = (
     "qubit_search",
     "qubit_spectroscopy",
     "rabi",
+    "readout_power",
     "discrimination",
     "ramsey",
     "amplitude",
     "drag",
     "t1",
     "t2_echo",
+    "t2_star",
     "rb",
 )
 

@@ -462,12 +462,12 @@ def test_qneko_calibrate_runs_graph_interrupts_and_resumes(
     assert "interrupted" in res.output and "q0 rabi: calibrate (rabi) ok" in res.output
     with Store(out / "calibration.db") as s:
         stopped_at = s.current_version()
-        assert s.history()[0].author == "rabi"
+        assert s.history()[0].author == "readout_power"  # the node before discrimination
     monkeypatch.setattr(cals, "run_routine", real)
 
     res = cli.invoke(app, args)
     assert res.exit_code == 0, res.output
-    assert "1 calibrations" in res.output  # discrimination only: Rabi is fresh in the store
+    assert "1 calibrations" in res.output  # discrimination only: the rest is fresh in the store
     with Store(out / "calibration.db") as s:
         assert s.current_version() == (stopped_at or 0) + 1
         cal = s.current()

@@ -6,6 +6,7 @@ The simulated dephasing is Markovian (Lindblad), so T2* = T2E = the chip's T2.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -31,7 +32,7 @@ DISC = Discriminator(iq_angle_rad=0.0, threshold_v=0.0)
 
 def _panel(results: Results) -> tuple[Panel, Series, Series]:
     assert results.figure is not None
-    (panel,) = results.figure.panels
+    panel = results.figure.panels[0]
     points = next(s for s in panel.series if s.kind == "points")
     line = next(s for s in panel.series if s.kind == "line")
     return panel, points, line
@@ -61,8 +62,13 @@ def test_ramsey_frequency_within_50_khz_and_t2_star_within_ten_percent(bench: Be
     assert setup.detuning_hz == routine.coarse_detuning_hz
     # the coarse span is shortened until the fringe (< 2δ) cannot alias
     assert setup.span_s == min(routine.coarse_span_s, 0.8 * 50 / (4 * setup.detuning_hz))
-    delay = run.axes["delay_s"]
-    assert delay.unit == "s" and delay.values.shape == (routine.points,)
+    # two sides (+δ, −δ), the same delays each
+    delay, detuning = run.axes["delay_s"], run.axes["detuning_hz"]
+    assert setup.signs == (1, -1)
+    assert delay.unit == "s" and delay.values.shape == (2 * routine.points,)
+    assert np.array_equal(delay.values[: routine.points], delay.values[routine.points :])
+    assert set(detuning.values[: routine.points]) == {setup.detuning_hz}
+    assert set(detuning.values[routine.points :]) == {-setup.detuning_hz}
     assert delay.values[0] == 0.0 and delay.values[-1] == pytest.approx(setup.span_s, rel=0.02)
     state = coarse.state
     if state.qubit("q0").t2_s is None:  # T2* longer than the coarse span
@@ -84,8 +90,10 @@ def test_ramsey_frequency_within_50_khz_and_t2_star_within_ten_percent(bench: Be
     assert (panel.x_unit, panel.y_label, panel.y_unit) == ("s", "P(|1⟩)", "")
     assert len(line.x) == DENSE_POINTS and len(points.x) == routine.points
     assert line.x[0] == points.x[0] and line.x[-1] == points.x[-1]
-    assert panel.r_squared == results.r_squared and results.r_squared is not None
-    assert results.r_squared > 0.8
+    assert results.figure is not None and len(results.figure.panels) == 2  # one per side
+    # the result's R² is the worse side's
+    assert results.r_squared == min(p.r_squared or 0.0 for p in results.figure.panels)
+    assert results.r_squared is not None and results.r_squared > 0.8
 
 
 def test_ramsey_without_a_discriminator_the_plan_refuses(bench: Bench) -> None:
@@ -101,23 +109,34 @@ def _ramsey_data(
     delays: NDArray[np.float64],
     shots: int,
     contrast: float = 0.46,
+    signs: tuple[int, ...] = (1, -1),
 ) -> Data[RamseySetup]:
-    fringe = f_q - f_d - delta
-    p1 = 0.5 - contrast * np.exp(-delays / t2) * np.cos(2 * np.pi * fringe * delays)
+    """Shots of a Ramsey run with the drive frame shifted by each of ``signs`` × δ."""
     rng = np.random.default_rng(1)
-    ones = rng.random((delays.size, shots)) < p1[:, None]
+    rows = []
+    for sign in signs:
+        fringe = f_q - f_d - sign * delta
+        p1 = 0.5 - contrast * np.exp(-delays / t2) * np.cos(2 * np.pi * fringe * delays)
+        rows.append(rng.random((delays.size, shots)) < p1[:, None])
+    ones = np.concatenate(rows)
     iq = np.where(ones, 1.0, -1.0) + 0.05 * rng.standard_normal(ones.shape)
     setup = RamseySetup(
         discriminator=DISC,
         start_drive_frequency_hz=f_d,
         detuning_hz=delta,
         span_s=float(delays[-1]),
+        signs=signs,
     )
     return Data(
         routine="ramsey",
         qubit="q0",
         setup=setup,
-        axes={"delay_s": Axis.of("delay_s", delays, "s", "delay")},
+        axes={
+            "delay_s": Axis.of("delay_s", np.tile(delays, len(signs)), "s", "delay"),
+            "detuning_hz": Axis.of(
+                "detuning_hz", np.repeat([s * delta for s in signs], delays.size), "Hz", "δ"
+            ),
+        },
         signals={"q0": Signal.iq(iq, "q0")},
     )
 
@@ -160,22 +179,56 @@ def test_ramsey_sampling_cannot_alias(points: int) -> None:
     state = design_state(chip, station).with_qubit(
         "q0", iq_angle_rad=CalValue.design(0.0), threshold=CalValue.design(0.0)
     )
-    for st in (state, state.with_qubit("q0", t2_s=CalValue.design(30e-6))):
+    t2 = CalValue.measured(30e-6, 1e-6, "run")
+    for st in (state, state.with_qubit("q0", t2_s=t2)):
         plan = Ramsey(points=points).plan("q0", st, station)
-        (axis,) = plan.axes
-        nyquist = nyquist_hz(axis.values)
+        axis = plan.axes[0]
+        nyquist = nyquist_hz(axis.values[:points])
         assert 2 * plan.setup.detuning_hz <= NYQUIST_MARGIN * nyquist * (1 + 1e-3), points
 
 
-def test_ramsey_refuses_a_fringe_near_the_sampling_limit() -> None:
-    """A fringe above 80 % of the Nyquist frequency is rejected, not stored: near the
-    limit it cannot be told from an alias."""
+def test_ramsey_one_side_refuses_a_fringe_near_the_sampling_limit() -> None:
+    """A one-sided run (an older run file) with a fringe above 80 % of the Nyquist
+    frequency is rejected, not stored: near the limit it cannot be told from an alias."""
     delays = np.arange(21) * 400e-9  # f_N = 1.25 MHz
     f_d, delta = 5.0e9, 0.4e6
-    data = _ramsey_data(f_d + delta + 1.1e6, f_d, delta, 20e-6, delays, 2000)  # fringe 1.1 MHz
+    data = _ramsey_data(f_d + delta + 1.1e6, f_d, delta, 20e-6, delays, 2000, signs=(1,))
     results = Ramsey(points=21).analyze(data)
     assert results.verdict == "bad", results.message
     assert "sampling limit" in results.message and results.changes == {}
+
+
+@pytest.mark.parametrize("offset", [-250e3, -150e3, 60e3, 200e3, 250e3])
+def test_ramsey_two_sides_tell_the_sign_beyond_the_detuning(offset: float) -> None:
+    """δ = 115 kHz, f_N = 289 kHz, the drive off by up to ±250 kHz (a drift since the last
+    run): one side alone stores δ − f (31 kHz for +200 kHz: the fringe cannot tell the
+    sign of Δ − δ); the two sides together find Δ."""
+    delays = np.arange(21) * 1.73e-6  # f_N = 289 kHz, as the graph's check plans
+    f_d, delta = 5.0e9, 115e3
+    data = _ramsey_data(f_d + offset, f_d, delta, 40e-6, delays, 1000)
+    results = Ramsey(points=21).analyze(data)
+    assert results.verdict == "good", results.message
+    assert results.values["qubit_frequency_hz"] - f_d == pytest.approx(offset, abs=5e3)
+    one = Ramsey(points=21).analyze(_ramsey_data(f_d + offset, f_d, delta, 40e-6, delays, 1000,
+                                                 signs=(1,)))  # fmt: skip
+    if abs(offset) > delta:  # one side is fooled or refuses
+        found = one.values.get("qubit_frequency_hz", math.nan) - f_d
+        assert one.verdict == "bad" or abs(found - offset) > 20e3, one.values
+
+
+def test_ramsey_sides_that_disagree_are_bad() -> None:
+    """Sides whose fringes fit no single frequency (here: each side from a different
+    qubit frequency) are ambiguous: bad, nothing stored."""
+    delays = np.arange(21) * 1.73e-6
+    f_d, delta = 5.0e9, 115e3
+    plus = _ramsey_data(f_d + 40e3, f_d, delta, 40e-6, delays, 1000)
+    minus = _ramsey_data(f_d - 70e3, f_d, delta, 40e-6, delays, 1000)
+    n = delays.size
+    iq = np.concatenate([plus.iq("q0")[:n], minus.iq("q0")[n:]])
+    mixed = dataclasses.replace(plus, signals={"q0": Signal.iq(iq, "q0")})
+    results = Ramsey(points=21).analyze(mixed)
+    assert results.verdict == "bad", results.message
+    assert "agree on no frequency" in results.message and results.changes == {}
 
 
 def test_ramsey_with_few_points_does_not_alias(bench: Bench) -> None:
