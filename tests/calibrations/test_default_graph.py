@@ -82,7 +82,18 @@ def test_without_station_the_hardware_nodes_are_left_out_with_reasons() -> None:
     assert graph.order == CHAIN
     assert graph.nodes["qubit_search"].depends_on == ("resonator_spectroscopy",)
     assert graph.nodes["qubit_spectroscopy"].depends_on == ("qubit_search",)
-    assert graph.nodes["rb"].depends_on == ("t1",)  # its lengths come from T1 and T2*
+    assert graph.nodes["rb"].depends_on == ("t2_star",)  # its lengths come from T1 and T2*
+    assert graph.nodes["t2_star"].depends_on == ("t1",)  # its span comes from T1
+    assert graph.nodes["discrimination"].depends_on == ("readout_power",)
+    # the nightly run checks these first; only readout power and RB commit a poor fit
+    assert graph.watched == (
+        "resonator_spectroscopy",
+        "discrimination",
+        "ramsey",
+        "amplitude",
+        "t1",
+    )
+    assert {n for n, node in graph.nodes.items() if node.allow_poor} == {"readout_power", "rb"}
     assert graph.nodes["rabi"].depends_on == ("qubit_spectroscopy",)
     assert "station=" in graph.left_out["resonator_spectroscopy_vna"]
     assert "station=" in graph.left_out["flux_sweep"]
