@@ -14,8 +14,9 @@ from typer.testing import CliRunner
 from qneko_hw.cli.main import app
 from qneko_hw.config import Chip, random_chip
 from qneko_hw.config.chip import FluxTuning
+from qneko_hw.errors import ConfigError
 from qneko_hw.runfile import read_run
-from qneko_hw.simulated_instruments.fabrication import Spread, fabricate
+from qneko_hw.simulated_instruments.fabrication import Drift, Spread, drifted, fabricate
 
 
 def test_a_device_differs_from_its_design_with_the_documented_spread() -> None:
@@ -140,3 +141,75 @@ def test_a_dead_qubit_fails_with_its_reason_while_the_others_finish(tmp_path: Pa
     state = json.loads((out / "calibration.json").read_text())
     assert state["qubits"]["q0"]["pi_amplitude_v"]["run_id"] is not None
     assert state["qubits"]["q1"]["pi_amplitude_v"]["run_id"] is None
+
+
+# --- drift -----------------------------------------------------------------------------
+
+
+def test_drifted_moves_only_what_it_is_told() -> None:
+    device = fabricate(random_chip(3, seed=4), seed=2)
+    aged = drifted(device, frequency_hz={"q0": 200e3}, t1_factor=0.7, readout_hz=-500e3,
+                   qubits=["q1"])  # fmt: skip
+    for q, spec in device.qubits.items():
+        new = aged.qubits[q]
+        assert new.frequency_hz - spec.frequency_hz == pytest.approx(200e3 if q == "q0" else 0)
+        assert new.t1_s == pytest.approx(spec.t1_s * (0.7 if q in ("q0", "q1") else 1.0))
+        assert new.t2_s <= 2 * new.t1_s
+        res = spec.resonator
+        moved = aged.resonators[res].frequency_hz - device.resonators[res].frequency_hz
+        assert moved == pytest.approx(-500e3 if q in ("q0", "q1") else 0.0)
+    with pytest.raises(ConfigError, match="no qubit q9"):
+        drifted(device, qubits=["q9"])
+    with pytest.raises(ConfigError, match="T1 factor"):
+        drifted(device, t1_factor=0.0)
+
+
+def test_drift_parse_refuses_what_it_does_not_know() -> None:
+    d = Drift.parse("f01=50e3, walk=10e3,readout=-5e3,t1=-0.02")
+    assert (d.frequency_hz, d.frequency_walk_hz, d.readout_hz, d.t1_fraction) == (
+        50e3, 10e3, -5e3, -0.02
+    )  # fmt: skip
+    for bad, why in [("f02=1", "KEY=VALUE"), ("f01", "KEY=VALUE"), ("f01=nan", "finite"),
+                     ("t1=x", "finite")]:  # fmt: skip
+        with pytest.raises(ConfigError, match=why):
+            Drift.parse(bad)
+    assert not Drift.parse("").active
+
+
+def test_the_lab_ages_on_its_clock(tmp_path: Path) -> None:
+    """A lab with a drift moves f01 (linear, per hour of lab time, and a random walk), the
+    resonators and T1 as its clock advances with the shots: measured by running programs."""
+    from qneko_hw.calibrations import run_routine
+    from qneko_hw.calibrations.discrimination import Discrimination
+    from qneko_hw.config import default_station
+    from qneko_hw.config.initial import design_state
+    from qneko_hw.drivers.station import connect
+    from qneko_hw.simulated_instruments.lab import SimulatedLab
+
+    design = random_chip(1, seed=5)
+    device = fabricate(design, seed=3)
+    station = default_station({"f0": ["q0"]})
+    drift = Drift(frequency_hz=3.6e9, readout_hz=-3.6e9, t1_fraction=-100.0)  # per hour
+    with SimulatedLab(device, station, drift=drift) as lab, connect(lab.station) as inst:
+        assert lab.chip == device
+        run_routine(Discrimination(shots=500), "q0", design_state(design, station),
+                    lab.station, inst, out_dir=tmp_path)  # fmt: skip
+        hours = lab.clock_s / 3600
+        assert hours > 0
+        q, r = lab.chip.qubits["q0"], lab.chip.resonators[device.qubits["q0"].resonator]
+        assert q.frequency_hz - device.qubits["q0"].frequency_hz == pytest.approx(3.6e9 * hours)
+        r0 = device.resonators[device.qubits["q0"].resonator].frequency_hz
+        assert r.frequency_hz - r0 == pytest.approx(-3.6e9 * hours)
+        assert q.t1_s == pytest.approx(device.qubits["q0"].t1_s * max(0.05, 1 - 100 * hours))
+    walk = Drift(frequency_walk_hz=1e6, seed=1)
+    steps = [walk.at(device, h).qubits["q0"].frequency_hz for h in (0.25, 0.5, 1.0, 2.0)]
+    moves = np.diff([device.qubits["q0"].frequency_hz, *steps])
+    assert np.all(moves != 0) and np.abs(moves).max() < 5e6  # σ = 1 MHz √h per step
+
+
+def test_sim_up_refuses_a_bad_drift_before_starting(tmp_path: Path) -> None:
+    args = ["sim", "up", "--station", str(tmp_path / "none.yaml")]
+    args += ["--drift-per-hour", "f01=fast", "--state-dir", str(tmp_path)]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 2 and "finite" in res.output, res.output
+    assert not (tmp_path / "sim.pid").exists()
