@@ -14,6 +14,7 @@ from qneko_hw.calibrations.active_reset import ResetCheck
 from qneko_hw.calibrations.allxy import AllXY
 from qneko_hw.calibrations.discrimination import Discrimination
 from qneko_hw.calibrations.drag import DragBeta
+from qneko_hw.calibrations.ef_spectroscopy import EfSpectroscopy
 from qneko_hw.calibrations.fine_amplitude import FineAmplitude
 from qneko_hw.calibrations.flux_sweep import FluxSweep
 from qneko_hw.calibrations.punch_out import PunchOut
@@ -46,6 +47,7 @@ ROUTINES: dict[str, type[Routine[Any]]] = {
         AmplitudeRabi,
         Discrimination,
         DragBeta,
+        EfSpectroscopy,
         FineAmplitude,
         FluxSweep,
         IntegrationWeights,
@@ -72,6 +74,7 @@ __all__ = [
     "AmplitudeRabi",
     "Discrimination",
     "DragBeta",
+    "EfSpectroscopy",
     "FineAmplitude",
     "FluxSweep",
     "IntegrationWeights",

@@ -8,7 +8,8 @@ to calibrating)::
 
     VNA resonator spectroscopy → resonator spectroscopy → [punch-out] → qubit search
     → qubit spectroscopy → flux sweep → Rabi → readout power → discrimination → Ramsey
-    → fine amplitude → DRAG → T1 → T2 echo
+    → DRAG → fine amplitude → T1 → T2 echo
+                                   discrimination → anharmonicity
                               T1 → T2* → RB
                               T1 → [reset check]
 
@@ -16,8 +17,11 @@ A ``poor`` result is committed only by the nodes that allow it: the readout powe
 on a grid, which the discrimination after it judges) and RB (a benchmark: its error per
 Clifford is stored with its σ). The readout power node optimises the readout amplitude and
 duration for assignment fidelity (it needs the π pulse of Rabi); the discrimination after
-it stores the
-discriminator and the assignment fidelity. The first Ramsey finds the frequency (its span
+it stores the discriminator and the assignment fidelity. The anharmonicity node (e–f
+spectroscopy after a π pulse, from the design's α) sits beside the Ramsey, after the
+discrimination. DRAG comes before the fine amplitude: a π/2 pulse with a phase error biases
+the error-amplified π/2 amplitude (by ~0.5 % at β = 0), so the amplitudes are refined with
+the final β. The first Ramsey finds the frequency (its span
 from a coarse guess of T2*); the T2* node after T1 measures T2* again with a span adapted to
 the qubit (``span_factor`` × the T1 just measured, or × the T2* the first Ramsey resolved),
 so a long-lived qubit gets its T2* too. RB comes after T2* (and so after DRAG, the gates it
@@ -61,6 +65,7 @@ from typing import Any, TypedDict, Unpack
 from qneko_hw.calibrations.active_reset import ResetCheck
 from qneko_hw.calibrations.discrimination import Discrimination
 from qneko_hw.calibrations.drag import DragBeta
+from qneko_hw.calibrations.ef_spectroscopy import EfSpectroscopy
 from qneko_hw.calibrations.fine_amplitude import FineAmplitude
 from qneko_hw.calibrations.flux_sweep import FluxSweep
 from qneko_hw.calibrations.graph import Graph, Node
@@ -176,13 +181,15 @@ ENTRIES: tuple[Entry, ...] = (
           168, {"readout_amplitude_v": 1e-6, "readout_duration_s": 1e-6}, allow_poor=True),
     Entry("discrimination", Discrimination(), ("readout_power",), _DISC, 24,
           {"assignment_fidelity": 0.01}, {"shots": 500}, nightly=True),
+    Entry("anharmonicity", EfSpectroscopy(), ("discrimination",), ("anharmonicity_hz",), 168,
+          {"anharmonicity_hz": 0.005}, {"points": 41}),
     Entry("ramsey", Ramsey(), ("discrimination",), ("drive_frequency_hz",), 12,
           {"drive_frequency_hz": 2e-5}, {"points": 21}, nightly=True),
-    Entry("amplitude", FineAmplitude(), ("ramsey",), _PI, 12, {"pi_amplitude_v": 0.005},
-          {"shots": 400}, nightly=True),
-    Entry("drag", DragBeta(), ("amplitude",), ("drag_beta_s",), 48, {"drag_beta_s": 0.2},
+    Entry("drag", DragBeta(), ("ramsey",), ("drag_beta_s",), 48, {"drag_beta_s": 0.2},
           {"points": 11}),
-    Entry("t1", T1(), ("drag",), ("t1_s",), 12, {"t1_s": 0.15}, {"points": 11, "shots": 400},
+    Entry("amplitude", FineAmplitude(), ("drag",), _PI, 12, {"pi_amplitude_v": 0.005},
+          {"shots": 400}, nightly=True),
+    Entry("t1", T1(), ("amplitude",), ("t1_s",), 12, {"t1_s": 0.15}, {"points": 11, "shots": 400},
           nightly=True),
     Entry("t2_echo", T2Echo(), ("t1",), ("t2_echo_s",), 12, {"t2_echo_s": 0.25},
           {"points": 11, "shots": 400}),

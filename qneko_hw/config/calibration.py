@@ -76,6 +76,8 @@ class QubitCalibration(Frozen):
             of ``threshold``/``iq_angle_rad`` (dimensionless), if measured.
         error_per_clifford: average error per single-qubit Clifford from randomized
             benchmarking (dimensionless), if measured.
+        anharmonicity_hz: α = f12 − f01 (Hz, negative for a transmon): the design's, then
+            measured by e–f spectroscopy.
     """
 
     drive_frequency_hz: CalValue
@@ -96,6 +98,7 @@ class QubitCalibration(Frozen):
     assignment_fidelity: CalValue | None = None
     bias_voltage_v: CalValue | None = None
     error_per_clifford: CalValue | None = None
+    anharmonicity_hz: CalValue | None = None
 
 
 class CzCalibration(Frozen):

@@ -47,6 +47,7 @@ def design_state(chip: Chip, station: Station) -> CalibrationState:
         pi = estimated_pi_amplitude_v(q.rabi_rate_hz_per_v, station.drive[name].attenuation_db)
         qubits[name] = QubitCalibration(
             drive_frequency_hz=CalValue.design(q.frequency_hz),
+            anharmonicity_hz=CalValue.design(q.anharmonicity_hz),
             pi_amplitude_v=CalValue.design(pi),
             pi_half_amplitude_v=CalValue.design(pi / 2),
             pulse_duration_s=CalValue.design(DEFAULT_DURATION_S),

@@ -109,6 +109,35 @@ def true_pi_half_amplitude(
     return float(scipy.optimize.brentq(p1, 0.3 * a_pi, 0.7 * a_pi, xtol=1e-12))
 
 
+def drag_axis_z(
+    chip: Chip, station: Station, cal: QubitCalibration, qubit: str, beta_s: float
+) -> float:
+    """z-component of the rotation axis of ``cal``'s π pulse with DRAG coefficient
+    ``beta_s`` (s) on ``chip``: the closed-system propagator of the pulse as the chip sees it
+    (AWG envelope with IF, attenuation), moved to the qubit's frame, restricted to
+    {|0⟩, |1⟩} at unit determinant; zero at the phase-error-free β."""
+    cal = cal.model_copy(update={"drag_beta_s": CalValue.design(beta_s)})
+    line = station.drive[qubit]
+    params = transmon_params(chip, qubit)
+    env = cal.pi_amplitude_v.value * chip_envelope(station, qubit, gate_pulse(cal, 1.0))
+    f_lo = cal.drive_frequency_hz.value - line.if_frequency_hz
+    u = transmon.unitary(params, env[None, :], DT, f_lo)[0]
+    frame = np.exp(2j * np.pi * line.if_frequency_hz * np.arange(params.levels) * env.size * DT)
+    u2 = (frame[:, None] * u)[:2, :2]
+    u2 = u2 / np.sqrt(np.linalg.det(u2))
+    half = np.arccos(np.clip(np.real(np.trace(u2)) / 2, -1, 1))
+    return float(np.imag(u2[1, 1] - u2[0, 0]) / (2 * np.sin(half)))
+
+
+def phase_error_free_beta(chip: Chip, station: Station, cal: QubitCalibration, qubit: str) -> float:
+    """The DRAG β (s) that zeroes the phase error of ``cal``'s π pulse on ``chip``."""
+    return float(
+        scipy.optimize.brentq(
+            lambda b: drag_axis_z(chip, station, cal, qubit, b), -0.5e-9, 2e-9, xtol=1e-14
+        )
+    )
+
+
 def truth_state(chip: Chip, station: Station, state: CalibrationState) -> CalibrationState:
     """``state`` with the drive frequency and π, π/2 amplitudes of every qubit from truth."""
     for q in state.qubits:
@@ -144,18 +173,23 @@ def best_assignment_fidelity(
     assert feed is not None
     line = station.readout[feed]
     n = round(cal.readout_duration_s.value / DT)
-    f_lo = cal.readout_frequency_hz.value - line.if_frequency_hz
+    # the feedline's LO is centred on the readout frequencies of all its qubits (as the
+    # compiler places it), so this qubit's IF is its offset from there, not the line's IF
+    on_line = [q for q in line.qubits if q in state.qubits] or [qubit]
+    freqs = [state.qubit(q).readout_frequency_hz.value for q in on_line]
+    f_lo = 0.5 * (min(freqs) + max(freqs)) - line.if_frequency_hz
+    f_if = cal.readout_frequency_hz.value - f_lo
     k = np.arange(n)
     env = (
         cal.readout_amplitude_v.value
-        * np.exp(-2j * np.pi * line.if_frequency_hz * k * DT)
+        * np.exp(-2j * np.pi * f_if * k * DT)
         * 10 ** (-line.attenuation_db / 20)
     ).astype(np.complex128)
     kw: dict[str, Any] = {
         "weights": np.ones(n, dtype=np.complex128),
         "start_sample": 0,
         "length_samples": n,
-        "demod_frequency_hz": line.if_frequency_hz,
+        "demod_frequency_hz": f_if,
     }
     noise_density = max(
         resonator_params(chip, q).noise_v_per_sqrt_hz

@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import scipy.optimize
-from conftest import DT, Bench, chip_envelope
+from conftest import Bench, phase_error_free_beta
 from numpy.typing import NDArray
 
 from qneko_hw.analysis import DENSE_POINTS, Results, r_squared
 from qneko_hw.calibrations.discrimination import Discrimination
 from qneko_hw.calibrations.drag import DragBeta, DragSetup
-from qneko_hw.calibrations.gates import gate_pulse
 from qneko_hw.calibrations.runner import RoutineOutcome, run_routine_multiplexed
 from qneko_hw.config import default_station, random_chip
 from qneko_hw.config.calibration import CalibrationState, CalValue
@@ -28,29 +26,10 @@ from qneko_hw.data import Data, Signal
 from qneko_hw.discrimination import Discriminator
 from qneko_hw.plot.figures import Series
 from qneko_hw.runfile import read_run
-from qneko_hw.simulated_instruments.lab import transmon_params
-from qneko_hw.simulated_instruments.physics import transmon
-
-
-def axis_z(bench: Bench, state: CalibrationState, qubit: str, beta_s: float) -> float:
-    """z-component of the rotation axis of the π pulse with DRAG coefficient ``beta_s``."""
-    cal = state.qubit(qubit).model_copy(update={"drag_beta_s": CalValue.design(beta_s)})
-    line = bench.station.drive[qubit]
-    params = transmon_params(bench.truth, qubit)
-    env = cal.pi_amplitude_v.value * chip_envelope(bench.station, qubit, gate_pulse(cal, 1.0))
-    f_lo = cal.drive_frequency_hz.value - line.if_frequency_hz
-    u = transmon.unitary(params, env[None, :], DT, f_lo)[0]
-    frame = np.exp(2j * np.pi * line.if_frequency_hz * np.arange(params.levels) * env.size * DT)
-    u2 = (frame[:, None] * u)[:2, :2]
-    u2 = u2 / np.sqrt(np.linalg.det(u2))
-    half = np.arccos(np.clip(np.real(np.trace(u2)) / 2, -1, 1))
-    return float(np.imag(u2[1, 1] - u2[0, 0]) / (2 * np.sin(half)))
 
 
 def true_beta(bench: Bench, state: CalibrationState, qubit: str) -> float:
-    return float(
-        scipy.optimize.brentq(lambda b: axis_z(bench, state, qubit, b), -0.5e-9, 2e-9, xtol=1e-14)
-    )
+    return phase_error_free_beta(bench.truth, bench.station, state.qubit(qubit), qubit)
 
 
 def series(results: Results, kind: str) -> list[Series]:
