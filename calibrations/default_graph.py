@@ -158,6 +158,10 @@ _PI = ("pi_amplitude_v", "pi_half_amplitude_v")
 _DISC = ("iq_angle_rad", "threshold", "assignment_fidelity")
 _RF = ("readout_frequency_hz",)
 _RF_SPEC = {"readout_frequency_hz": 2e-5}
+#: The cheap Ramsey: half the span (1.5·T2*: the frequency, not T2*) in 31 points, so the
+#: delay grid's Nyquist frequency (~0.9 MHz at T2* = 12 µs) leaves room for a drift of
+#: ±300 kHz on the far side of δ (the two sides tell its sign).
+_RAMSEY_CHECK = {"points": 31, "span_factor": 1.5}
 
 #: The default chain, one routine per node.
 ENTRIES: tuple[Entry, ...] = (
@@ -184,7 +188,7 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("anharmonicity", EfSpectroscopy(), ("discrimination",), ("anharmonicity_hz",), 168,
           {"anharmonicity_hz": 0.005}, {"points": 41}),
     Entry("ramsey", Ramsey(), ("discrimination",), ("drive_frequency_hz",), 12,
-          {"drive_frequency_hz": 2e-5}, {"points": 21}, nightly=True),
+          {"drive_frequency_hz": 2e-5}, _RAMSEY_CHECK, nightly=True),
     Entry("drag", DragBeta(), ("ramsey",), ("drag_beta_s",), 48, {"drag_beta_s": 0.2},
           {"points": 11}),
     Entry("amplitude", FineAmplitude(), ("drag",), _PI, 12, {"pi_amplitude_v": 0.005},
@@ -194,7 +198,7 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("t2_echo", T2Echo(), ("t1",), ("t2_echo_s",), 12, {"t2_echo_s": 0.25},
           {"points": 11, "shots": 400}),
     Entry("t2_star", Ramsey(name="t2_star"), ("t1",), ("t2_s",), 12, {"t2_s": 0.25},
-          {"points": 21}),
+          {"points": 31}),
     Entry("reset_check", ResetCheck(), ("t1",), (), 24, opt_in=True),
     Entry("rb", RandomizedBenchmarking(), ("t2_star",), ("error_per_clifford",), 24,
           allow_poor=True),

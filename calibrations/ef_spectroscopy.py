@@ -5,12 +5,14 @@ plan → the calibrated π pulse (|0⟩ → |1⟩), then the drive frame shifted
 constant pulse of ``duration_s`` whose amplitude drives the e–f transition at a Rabi
 frequency of ``rabi_hz`` (the e–f matrix element is √2 times the g–e one of a transmon, so
 the amplitude is that of a g–e Rabi frequency ``rabi_hz/√2`` by the stored π pulse,
-capped at the drive AWG's limit), then measure; one program, axes ``frequency_hz`` (the
+capped at the drive AWG's limit), the frame set back to f01 and a second π pulse (|1⟩ → |0⟩;
+what the e–f drive moved to |2⟩ stays: the signal is |2⟩ against |0⟩, the larger contrast),
+then measure; one program, axes ``frequency_hz`` (the
 absolute e–f drive frequency) and ``offset_hz``. ``α_guess`` is the stored anharmonicity
 (the design's, fabrication moves it by ±3 %, a few MHz). The setup holds the drive
 frequency f01 the run started from, α_guess, the drive amplitude and pulse.
-fit → the mean IQ point per frequency projected on its principal axis (|1⟩ and |2⟩ read
-differently through χ₂; a |0⟩/|1⟩ threshold would call both "1"), a Lorentzian
+fit → the mean IQ point per frequency projected on its principal axis (|0⟩ and |2⟩ read
+differently through χ₂; a |0⟩/|1⟩ threshold may not tell |2⟩ apart), a Lorentzian
 (:func:`~qneko_hw.calibrations.qubit_spectroscopy.fit_lorentzian`) places f12; α = f12 − f01
 with the σ of the line and of f01 in quadrature. A line outside the sweep, or one at the
 g–e frequency's side (α ≥ 0, not a transmon's), is ``bad``.
@@ -34,7 +36,14 @@ from qneko_hw.config.calibration import CalibrationState
 from qneko_hw.config.station import Station
 from qneko_hw.data import Axis, Data
 from qneko_hw.errors import CalibrationError
-from qneko_hw.experiment import Experiment, Measure, Play, ShiftFrequency, Sweep
+from qneko_hw.experiment import (
+    Experiment,
+    Measure,
+    Play,
+    SetFrequency,
+    ShiftFrequency,
+    Sweep,
+)
 from qneko_hw.pulses import Constant
 
 __all__ = ["EfSpectroscopy", "EfSpectroscopySetup"]
@@ -69,7 +78,7 @@ class EfSpectroscopy(Routine[EfSpectroscopySetup]):
     updates: ClassVar[tuple[Update, ...]] = (Update("anharmonicity_hz", "anharmonicity_hz"),)
 
     points: int = 81
-    shots: int = 300
+    shots: int = 500
     span_hz: float = 10e6
     duration_s: float = 1e-6
     rabi_hz: float = 500e3
@@ -97,12 +106,16 @@ class EfSpectroscopy(Routine[EfSpectroscopySetup]):
         pulse = Constant(amplitude_v=amp, duration_s=self.duration_s)
         offsets = np.linspace(-self.span_hz, self.span_hz, self.points)
         drive = f"{qubit}.drive"
+        pi = gate_pulse(cal, cal.pi_amplitude_v.value)
+        f01 = cal.drive_frequency_hz.value
         experiment = Experiment(
             name=f"{self.name}_{qubit}",
             instructions=(
-                Play(channel=drive, pulse=gate_pulse(cal, cal.pi_amplitude_v.value)),
+                Play(channel=drive, pulse=pi),
                 ShiftFrequency(channel=drive, frequency_hz=guess),
                 Play(channel=drive, pulse=pulse),
+                SetFrequency(channel=drive, frequency_hz=f01),
+                Play(channel=drive, pulse=pi),
                 Measure(qubit=qubit, name=qubit),
             ),
             sweep=Sweep(
@@ -112,7 +125,6 @@ class EfSpectroscopy(Routine[EfSpectroscopySetup]):
             ),
             shots=self.shots,
         )
-        f01 = cal.drive_frequency_hz.value
         setup = EfSpectroscopySetup(
             start_drive_frequency_hz=f01,
             anharmonicity_guess_hz=guess,

@@ -140,16 +140,15 @@ def _fit_side(sign: int, x: NDArray[np.float64], outcomes: NDArray[np.bool_]) ->
     p1 = outcomes.mean(axis=1).astype(np.float64)
     err = binomial_error(p1, int(outcomes.shape[1]))
     side = _Side(sign=sign, x=tuple(x), p1=tuple(p1), err=tuple(err))
-    from qiskit_experiments.curve_analysis import guess
-
     analysis = T2RamseyAnalysis()
     analysis.set_options(
         plot=False,
         data_processor=DataProcessor("counts", [Probability(outcome="1")]),
         # the first Nyquist zone only: on the sampled delays every alias fits as well
         bounds={"freq": (0.0, nyquist_hz(x))},
-        # the analysis's own FFT guess, given: it then tries 4 phases, not 3 × 4 starts
-        p0={"freq": float(guess.frequency(x, p1 - float(np.mean(p1))))},
+        # the fringe's periodogram peak, given: the analysis then tries 4 phases, not
+        # 3 frequencies × 4 phases (its own guess picked a harmonic on clean fringes)
+        p0={"freq": _periodogram_peak_hz(x, p1)},
     )
     result = analysis.run(counts_experiment_data(x, outcomes)).block_for_results()
     table = result.analysis_results(dataframe=True)
@@ -168,6 +167,19 @@ def _fit_side(sign: int, x: NDArray[np.float64], outcomes: NDArray[np.bool_]) ->
         }
     )
     return fitted.model_copy(update={"r2": r_squared(p1, fitted.model(x))})
+
+
+def _periodogram_peak_hz(x: NDArray[np.float64], y: NDArray[np.float64]) -> float:
+    """Frequency (Hz) of the largest peak of ``y(x)``'s periodogram (mean removed, zero
+    padded 8×; the DC bin excluded), for evenly spaced ``x`` (s)."""
+    if x.size < 3:
+        return 0.0
+    step = float(np.median(np.diff(x)))
+    pad = 8 * x.size
+    spectrum = np.abs(np.fft.rfft(y - float(np.mean(y)), pad))
+    freqs = np.fft.rfftfreq(pad, d=step)
+    k = 1 + int(np.argmax(spectrum[1:]))
+    return float(freqs[k])
 
 
 def _candidates(side: _Side, delta: float, nyquist: float) -> list[float]:
@@ -319,7 +331,7 @@ class Ramsey(Routine[RamseySetup]):
         else:
             offset, offset_err, gap = _resolve(sides, delta, f_nyquist)
             sigma_gap = math.hypot(*(side.fringe_err_hz for side in sides))
-            agree = gap <= max(5 * sigma_gap, 0.02 * delta)
+            agree = math.isfinite(offset) and gap <= max(5 * sigma_gap, 0.02 * delta)
         w = [1 / max(side.tau_err_s, 1e-12) ** 2 for side in sides]
         tau = sum(wi * side.tau_s for wi, side in zip(w, sides, strict=True)) / sum(w)
         tau_err = sum(w) ** -0.5
@@ -330,7 +342,7 @@ class Ramsey(Routine[RamseySetup]):
         if r2 > 0.8 and agree and offset_err < 0.05 * delta:
             verdict = "good"
             msg = f"f_q − f_d = {offset / 1e3:+.1f} kHz, T2* = {tau * 1e6:.2f} µs"
-        elif r2 > 0.8 and not agree:
+        elif not math.isfinite(offset) or (r2 > 0.8 and not agree):
             verdict = "bad"
             msg = (
                 f"fringes at {fringes} kHz for δ = ±{delta / 1e3:.1f} kHz agree on no "

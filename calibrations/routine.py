@@ -24,6 +24,7 @@ file and calls the same ``analyze``: a re-analysis gives exactly the committed r
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
@@ -283,9 +284,23 @@ class Routine(Frozen, Generic[S]):
         raise NotImplementedError
 
     def analyze(self, data: Data[S]) -> Results:
-        """:meth:`fit`, with the calibration changes of the update map."""
+        """:meth:`fit`, with the calibration changes of the update map. A change that is not
+        a finite number makes the results ``bad`` (nothing is stored): never a NaN in the
+        calibration state."""
         results = self.fit(data)
-        return results.model_copy(update={"changes": planned_changes(self.updates, results)})
+        changes = planned_changes(self.updates, results)
+        broken = sorted(
+            k for k, c in changes.items() if c.value is not None and not math.isfinite(c.value)
+        )
+        if broken:
+            return results.model_copy(
+                update={
+                    "verdict": "bad",
+                    "message": f"{results.message}; {', '.join(broken)} not a finite number",
+                    "changes": {},
+                }
+            )
+        return results.model_copy(update={"changes": changes})
 
     def update(self, results: Results, state: CalibrationState, run_id: str) -> CalibrationState:
         """``state`` with the results' changes (:func:`apply_changes`); bad results raise."""

@@ -98,12 +98,14 @@ class _Display:
 
         table = Table(title=f"{self.graph.name} graph", title_justify="left", caption=_LEGEND)
         table.add_column("qubit")
-        for n in self.graph.order:
+        # the nodes this run has touched so far (a --target run shows its part of the
+        # graph; a long graph stays readable in an 80-column terminal until it has run)
+        touched = {n for _, n in self.cells}
+        shown = [n for n in self.graph.order if n in touched] or list(self.graph.order)
+        for n in shown:
             table.add_column(n)
         for q in self.qubits:
-            table.add_row(
-                escape(q), *(self.cells.get((q, n), "[dim]·[/]") for n in self.graph.order)
-            )
+            table.add_row(escape(q), *(self.cells.get((q, n), "[dim]·[/]") for n in shown))
         now = time.monotonic()
         line = Text(
             f"{now - self.started:5.0f} s  {self.current}  ({now - self.routine_started:.0f} s)"

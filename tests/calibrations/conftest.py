@@ -1,8 +1,9 @@
-"""Shared set-up of the single-qubit routine tests: a perturbed chip in a simulated lab.
+"""Shared set-up of the single-qubit routine tests: a fabricated device in a simulated lab.
 
 The routines start from the chip's *design* values (or from truth for the prerequisites a
-test does not exercise); the simulated lab runs a chip whose frequencies and Rabi rates
-differ from the design. Truth (chip parameters, ``physics``) is used here and in the tests
+test does not exercise); the simulated lab runs a device fabricated from the design
+(:func:`nearby_device`) whose frequencies, Rabi rates and coherence differ from it. Truth
+(chip parameters, ``physics``) is used here and in the tests
 only, to set prerequisites and to check answers, never by a routine.
 """
 
@@ -30,45 +31,37 @@ from qneko_hw.config.calibration import CalibrationState, CalValue, QubitCalibra
 from qneko_hw.config.initial import design_state
 from qneko_hw.drivers.station import connect
 from qneko_hw.pulses import PulseModel, sample_pulse
+from qneko_hw.simulated_instruments.fabrication import Spread, fabricate
 from qneko_hw.simulated_instruments.lab import SimulatedLab, resonator_params, transmon_params
 from qneko_hw.simulated_instruments.physics import readout as ro
 from qneko_hw.simulated_instruments.physics import transmon
 from qneko_hw.simulated_instruments.physics.truth import pi_amplitude
 
 DT = 1e-9
-#: Chips of the acceptance tests: (seed, qubit frequency offset of the truth from the design
-#: in Hz, Rabi-rate factor of the truth).
-CHIPS = [(11, 3.2e6, 0.9), (12, -4.7e6, 1.1)]
-#: Longest T1 or T2 (s) of the simulated chips (see ``capped_coherence``).
-COHERENCE_CAP_S = 20e-6
+#: Chips of the routine tests: (seed of the ``random_chip`` design, fabrication seed of
+#: the device the lab runs). The seeds were picked so that q0 and q1 sit 2.5–6 MHz from
+#: their design frequency and their Rabi rates 4–9 % from the design's, both signs.
+CHIPS = [(11, 183), (12, 133)]
+
+#: The spread of a device whose routine tests start near the answer: the narrow routines
+#: (±10 MHz sweeps) are tested here, after the searches the acceptance tests run on full
+#: fabrication spread (``test_acceptance``). Coherence 8–20 µs keeps delay sweeps short.
+NEARBY = Spread(
+    qubit_frequency_sigma_hz=3e6,
+    resonator_sigma_hz=0.5e6,
+    kappa_fraction=0.1,
+    chi_fraction=0.1,
+    rabi_fraction=0.1,
+    t1_range_s=(8e-6, 20e-6),
+    t2_ratio=(0.5, 1.0),
+    thermal_range=(0.0, 0.02),
+    dead_probability=0.0,
+)
 
 
-def perturbed(design: Chip, offset_hz: float, rabi_factor: float) -> Chip:
-    """The true chip: qubit frequencies shifted by ``offset_hz``, Rabi rates scaled."""
-    qubits = {
-        n: q.replace(
-            frequency_hz=q.frequency_hz + offset_hz,
-            rabi_rate_hz_per_v=q.rabi_rate_hz_per_v * rabi_factor,
-        ).model_dump()
-        for n, q in design.qubits.items()
-    }
-    return design.replace(qubits=qubits)
-
-
-def capped_coherence(chip: Chip, cap_s: float) -> Chip:
-    """``chip`` with T1 and T2 of each qubit scaled by one factor so that neither exceeds
-    ``cap_s`` (s).
-
-    Works around the cost of long delays in the simulated lab: the AWG renders every sweep
-    step as one waveform as long as the longest step (16 Mi samples of memory in total,
-    about 1 µs of wall time per sample), so delay sweeps to 5·T1 of a 200 µs qubit do not
-    fit. Capping keeps each coherence sweep at a few million samples.
-    """
-    qubits = {}
-    for n, q in chip.qubits.items():
-        factor = min(1.0, cap_s / q.t1_s, cap_s / q.t2_s)
-        qubits[n] = q.replace(t1_s=q.t1_s * factor, t2_s=q.t2_s * factor).model_dump()
-    return chip.replace(qubits=qubits)
+def nearby_device(design: Chip, seed: int) -> Chip:
+    """The device the lab runs: ``design`` fabricated with the :data:`NEARBY` spread."""
+    return fabricate(design, seed, NEARBY)
 
 
 def chip_envelope(station: Station, qubit: str, pulse: PulseModel) -> NDArray[np.complex128]:
@@ -249,7 +242,7 @@ def best_assignment_fidelity(
 
 @dataclass
 class Bench:
-    """A running simulated lab on a perturbed chip, its design and a connected station."""
+    """A running simulated lab on a fabricated device, its design and a connected station."""
 
     design: Chip
     truth: Chip
@@ -300,10 +293,10 @@ def assert_reanalysis_matches(outcome: RoutineOutcome) -> None:
 
 @pytest.fixture(params=CHIPS, ids=[f"seed{c[0]}" for c in CHIPS])
 def bench(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Bench]:
-    """A simulated 2-qubit lab on a random chip whose truth differs from its design."""
-    seed, offset, factor = request.param
+    """A simulated 2-qubit lab on a device fabricated from a random design."""
+    seed, fab = request.param
     design = random_chip(2, seed)
-    truth = capped_coherence(perturbed(design, offset, factor), COHERENCE_CAP_S)
+    truth = nearby_device(design, fab)
     station = default_station({"f0": ["q0", "q1"]}, seed=seed)
     with SimulatedLab(truth, station) as lab, connect(lab.station) as instruments:
         yield Bench(design, truth, station, lab, instruments, tmp_path)

@@ -13,7 +13,7 @@ from typing import Any
 
 import h5py
 import pytest
-from conftest import CHIPS, perturbed, truth_state
+from conftest import CHIPS, nearby_device, truth_state
 from test_flux_sweep import biased_station, tunable_chip
 from test_resonator_spectroscopy_vna import moved, with_vna
 
@@ -197,9 +197,9 @@ def test_routines_skip_qubits_they_do_not_apply_to(out: Path) -> None:
 
 
 def test_vna_node_in_the_graph_finds_the_moved_resonator(out: Path) -> None:
-    seed, offset, factor = CHIPS[0]
+    seed, fab = CHIPS[0]
     design = random_chip(2, seed)
-    truth = moved(perturbed(design, offset, factor), "r0", 1.3e6)
+    truth = moved(nearby_device(design, fab), "r0", 1.3e6)
     station = with_vna(default_station({"f0": ["q0", "q1"]}, seed=seed))
     with SimulatedLab(truth, station) as lab, connect(lab.station) as inst:
         graph = default_graph(station=station, chip=design)
@@ -275,9 +275,9 @@ def test_flux_sweep_of_a_fixed_qubit_behind_a_bias_line_changes_nothing(out: Pat
 
 
 def test_punch_out_node_runs_every_amplitude_in_one_run(out: Path) -> None:
-    seed, offset, factor = CHIPS[1]
+    seed, fab = CHIPS[1]
     design = random_chip(2, seed)
-    truth = moved(perturbed(design, offset, factor), "r0", -2.1e6)
+    truth = moved(nearby_device(design, fab), "r0", -2.1e6)
     station = default_station({"f0": ["q0", "q1"]}, seed=seed)
     routine = PunchOut(amplitudes_v=(0.05, 0.1), span_hz=10e6, points=31, shots=400)
     state = design_state(design, station)
@@ -334,9 +334,9 @@ def test_graph_t1_and_echo_within_ten_percent_on_uncapped_chips(
     from the measured T1; both qubits at once, multiplexed, as ``qneko calibrate`` does),
     on a random chip whose coherence is not capped (T1 and T2 up to 200 µs; seeds 11, 12:
     T1 30–186 µs, T2 23–108 µs)."""
-    seed, offset, factor = chip
+    seed, fab = chip
     design = random_chip(2, seed)
-    truth = perturbed(design, offset, factor)
+    truth = nearby_device(design, fab)
     station = default_station({"f0": ["q0", "q1"]}, seed=seed)
     graph = default_graph()
     t1, echo = graph.nodes["t1"].routine, graph.nodes["t2_echo"].routine

@@ -1,4 +1,4 @@
-"""DRAG β on perturbed chips against the β that zeroes the π pulse's phase error.
+"""DRAG β on fabricated devices against the β that zeroes the π pulse's phase error.
 
 Truth: the closed-system propagator of the calibrated π pulse as the chip sees it (AWG
 envelope with IF, attenuation; ``physics.transmon.unitary`` in the LO frame), moved to the

@@ -1,4 +1,4 @@
-"""Fine amplitude on perturbed chips: π within 0.5 % of the truth from a 2 % error.
+"""Fine amplitude on fabricated devices: π within 0.5 % of the truth from a 2 % error.
 
 Truth: the π amplitude maximising P(|1⟩) of the calibrated gate pulse
 (``physics.truth.pi_amplitude``, as the Rabi test uses) and the amplitude giving

@@ -15,7 +15,7 @@ import math
 from pathlib import Path
 
 import pytest
-from conftest import CHIPS, Bench, perturbed
+from conftest import CHIPS, Bench, nearby_device
 
 from qneko_hw.analysis import Results, Verdict
 from qneko_hw.calibrations.punch_out import PunchOut
@@ -58,9 +58,9 @@ def photons_per_critical(chip: Chip, station: Station, qubit: str, amplitude_v: 
 def test_low_power_resonance_punch_out_amplitude_and_bare_resonance(
     tmp_path: Path, chip: tuple[int, float, float], shift_hz: float
 ) -> None:
-    seed, offset, factor = chip
+    seed, fab = chip
     design = random_chip(2, seed)
-    truth = moved(perturbed(design, offset, factor), "r0", shift_hz)
+    truth = moved(nearby_device(design, fab), "r0", shift_hz)
     station = default_station({"f0": ["q0", "q1"]}, seed=seed)
     # the span reaches the bare resonance, up to ~7.4 MHz below the starting point here
     routine = PunchOut(amplitudes_v=AMPLITUDES, span_hz=20e6, points=61)

@@ -1,7 +1,7 @@
-"""Two-tone qubit spectroscopy on perturbed chips: the line within 1 MHz of the truth.
+"""Two-tone qubit spectroscopy on fabricated devices: the line within 1 MHz of the truth.
 
 The routine starts from the design frequency, a few MHz off the chip's (conftest's
-perturbed chips), with the design π amplitude setting the drive strength.
+fabricated devices), with the design π amplitude setting the drive strength.
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """The slice end to end: chip model → twins over TCP → QCoDeS drivers → compiler → Rabi → fit.
 
 The routine starts from the chip's *design* values; the simulated lab runs a chip whose true
-Rabi rate differs from the design, so the answer can only come from instrument data.
+Rabi rate differs from the design (by 2× either way: the π amplitude is found from a design
+estimate that is twice or half the answer, within the AWG's limit), so the answer can only
+come from instrument data.
 """
 
 from __future__ import annotations
@@ -38,7 +40,10 @@ def true_pi_amplitude(
     )
 
 
-def perturbed(chip: Chip, factor: float) -> Chip:
+def drive_coupling_scaled(chip: Chip, factor: float) -> Chip:
+    """A device whose drive lines couple ``factor`` × the design's Rabi rate per volt (an
+    attenuator or coupling capacitance unlike the drawing): the design π amplitude is off
+    by 1/factor."""
     qubits = {
         n: q.replace(rabi_rate_hz_per_v=q.rabi_rate_hz_per_v * factor)
         for n, q in chip.qubits.items()
@@ -46,10 +51,10 @@ def perturbed(chip: Chip, factor: float) -> Chip:
     return chip.replace(qubits={n: q.model_dump() for n, q in qubits.items()})
 
 
-@pytest.mark.parametrize(("seed", "factor"), [(1, 0.85), (2, 1.15), (3, 1.0)])
+@pytest.mark.parametrize(("seed", "factor"), [(1, 0.5), (2, 2.0), (3, 1.15)])
 def test_pi_amplitude_within_one_percent_of_truth(tmp_path: Path, seed: int, factor: float) -> None:
     design = random_chip(2, seed)
-    truth = perturbed(design, factor)
+    truth = drive_coupling_scaled(design, factor)  # π off by 2× either way
     station = default_station({"f0": ["q0", "q1"]}, seed=seed)
     state = design_state(design, station)
     routine = AmplitudeRabi(points=61, shots=2000)
@@ -60,7 +65,9 @@ def test_pi_amplitude_within_one_percent_of_truth(tmp_path: Path, seed: int, fac
             found = outcome.state.qubit(q).pi_amplitude_v
             expected = true_pi_amplitude(truth, station, q, 40e-9, 10e-9)
             assert found.value == pytest.approx(expected, rel=0.01), (q, found, expected)
-            assert found.uncertainty is not None and found.uncertainty < 0.01 * found.value
+            # a sweep to 2.4 × a design π twice the answer spans ~5 π: a looser σ
+            rel = 0.01 if 0.8 < factor < 1.25 else 0.02
+            assert found.uncertainty is not None and found.uncertainty < rel * found.value
             assert found.run_id == outcome.run_id
             state = outcome.state
             again = reanalyze(outcome.run_file)  # from the file alone: the committed answer

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import CHIPS, Bench, perturbed
+from conftest import CHIPS, Bench, nearby_device
 
 from qneko_hw.analysis import DENSE_POINTS
 from qneko_hw.calibrations.resonator_spectroscopy import ResonatorSpectroscopy
@@ -37,9 +37,9 @@ def test_resonance_within_20_khz(
 ) -> None:
     """From the design value (never measured): a search of ±30 MHz finds the resonance,
     also 11.7 MHz away (fabrication: σ ≈ 3 MHz); then a narrow sweep around it."""
-    seed, offset, factor = chip
+    seed, fab = chip
     design = random_chip(2, seed)
-    truth = moved(perturbed(design, offset, factor), "r0", shift_hz)
+    truth = moved(nearby_device(design, fab), "r0", shift_hz)
     station = default_station({"f0": ["q0", "q1"]}, seed=seed)
     routine = ResonatorSpectroscopy()
     with SimulatedLab(truth, station) as lab, connect(lab.station) as instruments:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import CHIPS, Bench, perturbed
+from conftest import CHIPS, Bench, nearby_device
 
 from qneko_hw.calibrations.resonator_spectroscopy_vna import ResonatorSpectroscopyVna
 from qneko_hw.config import Chip, Station, default_station, random_chip
@@ -39,9 +39,9 @@ def with_vna(station: Station) -> Station:
 def test_vna_resonance_within_kappa_over_10(
     tmp_path: Path, chip: tuple[int, float, float], shift_hz: float
 ) -> None:
-    seed, offset, factor = chip
+    seed, fab = chip
     design = random_chip(2, seed)
-    truth = moved(perturbed(design, offset, factor), "r0", shift_hz)
+    truth = moved(nearby_device(design, fab), "r0", shift_hz)
     station = with_vna(default_station({"f0": ["q0", "q1"]}, seed=seed))
     routine = ResonatorSpectroscopyVna()
     state = design_state(design, station)

@@ -108,12 +108,14 @@ def test_every_invocation_keeps_its_page_and_the_index_lists_them(calibrated: Pa
     records = invocations(calibrated)
     assert [r.kind for r in records] == ["calibrate", "resume", "nightly"]
     first, second, nightly = records
-    assert nightly.runs and all("ramsey" in r for r in nightly.runs)  # its checks
+    # its checks: the watched nodes up to Ramsey (readout, discriminator, Ramsey frequency)
+    checked = {r.split("-")[1] for r in nightly.runs}
+    assert checked == {"resonator_spectroscopy_check", "discrimination_check", "ramsey_check"}
     assert all(s.status == "ok" for s in first.qubits.values())
     pages = sorted((calibrated / "reports").glob("*.html"))
     assert [p.stem for p in pages] == [first.id, second.id, nightly.id]
     first_page = pages[0].read_text(encoding="utf-8")
-    assert first_page.count('<section class="run"') == len(first.runs) == 10  # 5 nodes × 2
+    assert first_page.count('<section class="run"') == len(first.runs) == 12  # 6 nodes × 2
     second_page = pages[1].read_text(encoding="utf-8")
     assert "ramsey" in second_page and "discrimination —" not in second_page
     index = (calibrated / "report.html").read_text(encoding="utf-8")
@@ -132,9 +134,9 @@ def test_a_page_shows_what_a_physicist_looks_for(calibrated: Path) -> None:
     # the frequency plan: LOs and IFs per line
     assert "Frequency plan" in page and "readout LO" in page and "drive IF" in page
     # a routine's own plot and its pulse sheet, R² printed, the committed version named
-    assert page.count('class="plot"') == 10
+    assert page.count('class="plot"') == 12
     # a program's pulse sheet once: both qubits of a multiplexed run link to one sheet
-    assert page.count('class="sheet"') == 5 and page.count("pulse sheet: the same program") == 5
+    assert page.count('class="sheet"') == 6 and page.count("pulse sheet: the same program") == 6
     assert re.search(r"R² = 0\.\d{4}", page)
     assert "committed as version" in page
     for b64 in re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page):
@@ -251,7 +253,7 @@ def test_report_in_headless_browser(calibrated: Path, tmp_path: Path) -> None:
     found = re.search(r'<pre id="probe">images (\d+) loaded (\d+) rows (\d+)</pre>', dom)
     assert found is not None, dom[-2000:]
     images, loaded, rows = map(int, found.groups())
-    assert images == 10 + 5 and loaded == images and rows == 2
+    assert images == 12 + 6 and loaded == images and rows == 2
     shot = tmp_path / "screenshot.png"
     _browser(
         exe,
