@@ -20,7 +20,7 @@ optimization then moves it to where |0⟩ and |1⟩ separate best.
 from __future__ import annotations
 
 import math
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.optimize
@@ -371,12 +371,12 @@ class ResonatorSpectroscopy(Routine[ResonatorSpectroscopySetup]):
         duration = self.probe_duration_s or cal.readout_duration_s.value
         probe = state
         if (amplitude, duration) != (cal.readout_amplitude_v.value, cal.readout_duration_s.value):
-            probe = state.with_qubit(
-                qubit,
-                readout_amplitude_v=CalValue.design(amplitude),
-                readout_duration_s=CalValue.design(duration),
-                integration_weights=(),
-            )
+            fields: dict[str, Any] = {
+                "readout_amplitude_v": CalValue.design(amplitude),
+                "readout_duration_s": CalValue.design(duration),
+                "integration_weights": (),  # a box filter of the probe's length
+            }
+            probe = state.with_qubit(qubit, **fields)
         setup = ResonatorSpectroscopySetup(
             readout_amplitude_v=amplitude,
             readout_duration_s=duration,

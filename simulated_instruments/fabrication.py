@@ -228,7 +228,13 @@ class Drift:
                     f"drift item '{item}': not a finite number", field="--drift-per-hour"
                 )
             values[cls.KEYS[key.strip()]] = v
-        return cls(**values, seed=seed)
+        return cls(
+            frequency_hz=values.get("frequency_hz", 0.0),
+            frequency_walk_hz=values.get("frequency_walk_hz", 0.0),
+            readout_hz=values.get("readout_hz", 0.0),
+            t1_fraction=values.get("t1_fraction", 0.0),
+            seed=seed,
+        )
 
     @property
     def active(self) -> bool:
