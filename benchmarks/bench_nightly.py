@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
+from bench_tuneup import replace_section
 
 HERE = Path(__file__).resolve().parent
 QNEKO = str(Path(sys.executable).parent / "qneko")
@@ -72,17 +73,6 @@ def station_file(path: Path, seed: int) -> Path:
     station = builtin_station(builtin_chip()).model_copy(update={"seed": seed})
     path.write_text(yaml.safe_dump(station.model_dump(mode="json"), sort_keys=False))
     return path
-
-
-def _replace_section(path: Path, title: str, text: str) -> None:
-    import re
-
-    old = path.read_text(encoding="utf-8") if path.exists() else ""
-    pattern = re.compile(rf"^## {re.escape(title)}.*?(?=^## |\Z)", re.S | re.M)
-    new = pattern.sub(lambda _m: text.rstrip() + "\n\n", old, count=1)
-    if new == old:
-        new = old.rstrip() + "\n\n" + text.rstrip() + "\n"
-    path.write_text(new, encoding="utf-8")
 
 
 def main() -> None:
@@ -153,7 +143,7 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     if args.write:
-        _replace_section(HERE / "RESULTS.md", "bench_nightly", text)
+        replace_section(HERE / "RESULTS.md", "bench_nightly", text)
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ def run(qubits: str | None, *extra: str) -> tuple[float, int]:
     return elapsed, proc.returncode
 
 
-def _replace_section(path: Path, title: str, text: str) -> None:
+def replace_section(path: Path, title: str, text: str) -> None:
     """Replace the section starting with ``## <title>`` (up to the next ``## ``), or append."""
     old = path.read_text(encoding="utf-8") if path.exists() else ""
     pattern = re.compile(rf"^## {re.escape(title)}.*?(?=^## |\Z)", re.S | re.M)
@@ -102,7 +102,7 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     if args.write:
-        _replace_section(HERE / "RESULTS.md", "bench_tuneup", text)
+        replace_section(HERE / "RESULTS.md", "bench_tuneup", text)
 
 
 if __name__ == "__main__":
