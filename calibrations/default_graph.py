@@ -158,10 +158,11 @@ _PI = ("pi_amplitude_v", "pi_half_amplitude_v")
 _DISC = ("iq_angle_rad", "threshold", "assignment_fidelity")
 _RF = ("readout_frequency_hz",)
 _RF_SPEC = {"readout_frequency_hz": 2e-5}
-#: The cheap Ramsey: half the span (1.5·T2*: the frequency, not T2*) in 31 points, so the
-#: delay grid's Nyquist frequency (~0.9 MHz at T2* = 12 µs) leaves room for a drift of
-#: ±300 kHz on the far side of δ (the two sides tell its sign).
-_RAMSEY_CHECK = {"points": 31, "span_factor": 1.5}
+#: The cheap Ramsey: half the span (1.5·T2*, at most 20 µs: the frequency, not T2*) in 31
+#: points, so the delay grid's Nyquist frequency (≥ 0.75 MHz) leaves room for a drift of
+#: ±300 kHz on the far side of δ (the two sides tell its sign); a long-lived qubit's 60 µs
+#: span would cost 3× the lab time for a precision the check does not need.
+_RAMSEY_CHECK = {"points": 31, "span_factor": 1.5, "max_span_s": 20e-6}
 
 #: The default chain, one routine per node.
 ENTRIES: tuple[Entry, ...] = (
