@@ -262,8 +262,9 @@ class _QubitWalk:
         return changed
 
     def check_data(self, name: str) -> Generator[_Request, _Reply, tuple[Verdict, bool]]:
-        """Cheap check; without one, the routine itself (its result is committed only when
-        out of spec). Returns (verdict, calibrated)."""
+        """Cheap check; without one, the routine itself (its result is committed when out
+        of spec, or in spec and more precise than what is stored). Returns (verdict,
+        calibrated)."""
         node = self.g.nodes[name]
         if node.check is None:
             before = self.cal()
