@@ -184,6 +184,7 @@ def test_awg5208_qcodes_driver_init_snapshot_files_and_sequences(tek) -> None:
     drv.play(wait_for_running=False)
     assert drv.run_state() == "Waiting for trigger"
     drv.force_triggerA()
+    drv.ask("*OPC?")  # the trigger is a write: wait until the twin has handled it
     assert twin.trigger_count == 1
     drv.stop()
     drv.force_triggerA()  # ignored while stopped
