@@ -21,6 +21,7 @@ __all__ = [
     "drive_limit_v",
     "drive_sample_period_s",
     "gate_pulse",
+    "idle_is_free",
     "pulse_train",
     "readout_limit_v",
     "readout_share_v",
@@ -43,6 +44,17 @@ def _drive_awg(station: Station, qubit: str, routine: str) -> str:
     if line is None:
         raise CalibrationError(f"{qubit} has no drive line", qubit=qubit, routine=routine)
     return line.awg
+
+
+def idle_is_free(station: Station, qubit: str) -> bool:
+    """Whether every AWG that plays for ``qubit`` (its drive and its feedline's readout)
+    repeats sequence entries, so a delay of any length costs one short block of memory
+    (``repeats`` in :class:`~qneko_hw.instruments.AwgTraits`)."""
+    feed = station.feedline_of(qubit)
+    awgs = [station.drive[qubit].awg] if qubit in station.drive else []
+    if feed is not None:
+        awgs.append(station.readout[feed].awg)
+    return bool(awgs) and all(awg_traits(station.instruments[a].model).repeats for a in awgs)
 
 
 def drive_limit_v(station: Station, qubit: str, routine: str) -> float:

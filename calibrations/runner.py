@@ -26,7 +26,8 @@ from qneko_hw.analysis import Results
 from qneko_hw.calibrations.analyze import results_of
 from qneko_hw.calibrations.routine import Circuits, Measurement, Plan, Programs, Skip, VnaSweep
 from qneko_hw.compiler import compile_circuit, compile_experiment
-from qneko_hw.compiler.programs import CompiledExperiment
+from qneko_hw.compiler.programs import AwgProgram, CompiledExperiment
+from qneko_hw.compiler.render import HOLD_BLOCK_SAMPLES, HOLD_MIN_SAMPLES
 from qneko_hw.compiler.traits import awg_traits, digitizer_traits
 from qneko_hw.config.calibration import CalibrationState
 from qneko_hw.config.station import Station
@@ -448,11 +449,29 @@ def _run_merged(  # noqa: PLR0917 - private, called once
 
 
 def _fits_awg_memory(programs: Sequence[CompiledExperiment], station: Station) -> bool:
-    """Whether every AWG program, rendered one waveform per channel and step, fits the
-    AWG's waveform memory (an upper bound: identical waveforms are stored once)."""
+    """Whether every AWG program fits the AWG's waveform memory (an upper bound, see
+    :func:`_memory_bound`)."""
     for prog in programs:
         for awg in prog.awgs:
             traits = awg_traits(station.instruments[awg.instrument].model)
-            if int(awg.step_samples.sum()) * len(awg.amplitudes_v) > traits.memory_samples:
+            if _memory_bound(awg) > traits.memory_samples:
                 return False
     return True
+
+
+def _memory_bound(awg: AwgProgram) -> int:
+    """Samples the rendered program needs at most: one waveform per channel and step;
+    where the sequencer repeats entries, only what the pulses cover plus, per entry and
+    step, one run shorter than a hold and one repeated block (identical waveforms are
+    stored once, so both are upper bounds)."""
+    dense = int(awg.step_samples.sum()) * len(awg.amplitudes_v)
+    if not awg.repeat_entries:
+        return dense
+    bound = 0
+    for line in awg.lines:
+        channels = 1 if line.channel_q is None else 2
+        sizes = np.array([w.size for w in awg.waveforms], dtype=np.int64)
+        covered = int(sizes[line.entries["waveform"]].sum()) if line.entries.size else 0
+        gaps = (int(line.entries.size) + awg.steps) * (HOLD_MIN_SAMPLES + HOLD_BLOCK_SAMPLES)
+        bound += channels * (covered + gaps)
+    return min(dense, bound)

@@ -27,7 +27,9 @@ The delay costs AWG memory and time: every sweep step of a program is as long as
 longest delay (steps are aligned on their measurement). The delays are therefore split into
 programs (:func:`delay_programs`) of at most ``PROGRAM_SAMPLES`` samples (steps × longest
 step) each; the split depends only on the settings, not on the qubit, so every qubit plans
-the same number of programs of the same sizes (their plans can be multiplexed).
+the same number of programs of the same sizes (their plans can be multiplexed). Where every
+AWG of the qubit repeats sequence entries (:func:`~qneko_hw.calibrations.gates.idle_is_free`),
+a delay is one block played many times and the whole sweep is one program.
 """
 
 from __future__ import annotations
@@ -40,7 +42,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from qneko_hw.analysis import Results, Verdict, dense, r_squared
-from qneko_hw.calibrations.gates import drive_limit_v, drive_sample_period_s, gate_pulse
+from qneko_hw.calibrations.gates import (
+    drive_limit_v,
+    drive_sample_period_s,
+    gate_pulse,
+    idle_is_free,
+)
 from qneko_hw.calibrations.readout import (
     binomial_error,
     counts_experiment_data,
@@ -335,7 +342,11 @@ class T1(Routine[T1Setup]):
         span = self.span_s(cal)
         delays = spaced_delays(station, qubit, span, self.points, self.spacing)
         dt = drive_sample_period_s(station, qubit, self.name)
-        groups = delay_programs(self.points, self.spacing, round(self.max_span_s / dt))
+        groups = (
+            [range(self.points)]
+            if idle_is_free(station, qubit)
+            else delay_programs(self.points, self.spacing, round(self.max_span_s / dt))
+        )
         exp = Experiment(
             name=f"{self.name}_{qubit}",
             instructions=(

@@ -27,7 +27,12 @@ from typing import ClassVar
 import numpy as np
 
 from qneko_hw.analysis import Results
-from qneko_hw.calibrations.gates import drive_limit_v, drive_sample_period_s, gate_pulse
+from qneko_hw.calibrations.gates import (
+    drive_limit_v,
+    drive_sample_period_s,
+    gate_pulse,
+    idle_is_free,
+)
 from qneko_hw.calibrations.readout import require_discriminator
 from qneko_hw.calibrations.routine import Plan, Routine, Update
 from qneko_hw.calibrations.t1 import (
@@ -111,8 +116,12 @@ class T2Echo(Routine[T2EchoSetup]):
         halves = spaced_delays(station, qubit, span / 2, self.points, self.spacing)
         half_max = round(self.max_span_s / 2 / drive_sample_period_s(station, qubit, self.name))
         # both halves play in every step: a program's longest step is twice its longest half
-        groups = delay_programs(
-            self.points, self.spacing, half_max, PROGRAM_SAMPLES // 2, PROGRAM_COST_SAMPLES // 2
+        groups = (
+            [range(self.points)]
+            if idle_is_free(station, qubit)
+            else delay_programs(
+                self.points, self.spacing, half_max, PROGRAM_SAMPLES // 2, PROGRAM_COST_SAMPLES // 2
+            )
         )
         exp = Experiment(
             name=f"{self.name}_{qubit}",

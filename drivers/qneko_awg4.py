@@ -24,13 +24,14 @@ from qcodes.validators import Bool, Ints, Numbers
 
 from qneko_hw.drivers.scpi_driver import QnekoScpiDriver
 from qneko_hw.errors import InstrumentError, SafetyLimitError
-from qneko_hw.roles import SafetyLimits
+from qneko_hw.roles import SafetyLimits, StepPlay
 
 __all__ = ["QnekoAWG4", "QnekoAWG4Channel"]
 
 logger = logging.getLogger(__name__)
 
 _UNITS_PER_LINE = 64
+_MAX_ENTRIES = 4096  # entries per channel and step the AWG4 plays
 
 
 class QnekoAWG4Channel(InstrumentChannel["QnekoAWG4"]):
@@ -197,19 +198,21 @@ class QnekoAWG4(QnekoScpiDriver):
 
         All waveforms are checked (finite, within [-1, 1], and against the safety limit with
         every channel's current amplitude and offset) before anything is written; then the
-        old list is deleted (which also clears the sequence's references to it) and each
-        waveform is uploaded as a float32 block and checked against the error queue.
+        old list is deleted (which also clears the sequence's references to it), every
+        waveform is uploaded as a float32 block, and the error queue and the number of
+        waveforms stored are checked once at the end.
 
         Raises:
             SafetyLimitError: a waveform would exceed ``limits.max_amplitude_v``.
-            InstrumentError: bad name or samples, or the instrument refused an upload.
+            InstrumentError: bad name or samples, the instrument refused an upload, or a
+                waveform did not arrive.
         """
         arrays: dict[str, NDArray[np.float32]] = {}
         for name, samples in waveforms.items():
-            if not name or any(c in name for c in "\"'\n\r;,"):
+            if not name or any(c in name for c in "\"'\n\r;,*"):
                 raise InstrumentError(
                     f"{self.name}: waveform name {name!r} may not be empty or contain quotes,"
-                    " newlines, ';' or ','",
+                    " newlines, ';', ',' or '*'",
                     instrument=self.name,
                 )
             array = np.ascontiguousarray(samples, dtype=np.float32).reshape(-1)
@@ -229,23 +232,61 @@ class QnekoAWG4(QnekoScpiDriver):
                     self._check_levels(ch, amp, off, peak)
             self.write_checked("WLIS:WAV:DEL ALL")
             self._waveform_peaks = {}
+            before = self.reconnect_count
             for name, array in arrays.items():
                 header = f'WLIS:WAV:DATA "{name}",'
                 self.write_block(header, array.astype("<f4").tobytes())
-                self.check_errors(header + f"#<{array.size} samples>")
-                self._waveform_peaks[name] = peaks[name]
+            self.check_errors(f"upload of {len(arrays)} waveforms")
+            stored = self.query_int("WLIS:SIZE?")
+            if stored != len(arrays) or self.reconnect_count != before:
+                # a block was lost (e.g. the connection dropped and came back): never run
+                # a program with waveforms missing
+                raise InstrumentError(
+                    f"{self.name}: {stored} of {len(arrays)} waveforms arrived"
+                    + (" (the connection was re-established)" if stored == len(arrays) else ""),
+                    instrument=self.name,
+                    command="WLIS:WAV:DATA",
+                    reply=str(stored),
+                )
+            self._waveform_peaks = dict(peaks)
         logger.debug("%s: uploaded %d waveforms", self.name, len(arrays))
 
-    def set_sequence(self, sequence: Sequence[Mapping[int, str]]) -> None:
-        """Set the sequence: per step, channel (1-based) -> waveform name."""
+    def set_sequence(self, sequence: Sequence[Mapping[int, StepPlay]]) -> None:
+        """Set the sequence: per step, channel (1-based) -> waveform name, or the entries
+        (waveform name, times in a row) the channel plays one after another.
+
+        Raises:
+            InstrumentError: a bad entry (count < 1, too many entries), or the instrument
+                refused the sequence.
+        """
         units = [f"SEQ:LENG {len(sequence)}"]
         for k, step in enumerate(sequence, start=1):
-            for ch, name in sorted(step.items()):
-                units.append(f'SEQ:STEP{k}:WAV{int(ch)} "{name}"')
+            for ch, play in sorted(step.items()):
+                units.append(f'SEQ:STEP{k}:WAV{int(ch)} "{self._entries_text(k, ch, play)}"')
         with self._io_lock:
             for i in range(0, len(units), _UNITS_PER_LINE):
                 self.write(";".join(units[i : i + _UNITS_PER_LINE]))
             self.check_errors(f"sequence of {len(sequence)} steps")
+
+    def _entries_text(self, step: int, ch: int, play: StepPlay) -> str:
+        if isinstance(play, str):
+            return play
+        if not 1 <= len(play) <= _MAX_ENTRIES:
+            raise InstrumentError(
+                f"{self.name}: step {step} channel {ch}: {len(play)} entries, not 1.."
+                f"{_MAX_ENTRIES}",
+                instrument=self.name,
+            )
+        parts = []
+        for name, count in play:
+            if int(count) < 1:
+                raise InstrumentError(
+                    f"{self.name}: step {step} channel {ch}: waveform {name!r} repeated"
+                    f" {count} times (at least once)",
+                    instrument=self.name,
+                )
+            parts.append(name if int(count) == 1 else f"{name}*{int(count)}")
+        return ",".join(parts)
 
     def set_channel(
         self, ch: int, amplitude_v: float, offset_v: float = 0.0, output: bool = True

@@ -38,7 +38,7 @@ from numpy.typing import NDArray
 
 from qneko_hw.drivers.qcodes_adapter import QcodesAdapter
 from qneko_hw.errors import InstrumentError, SafetyLimitError
-from qneko_hw.roles import SafetyLimits
+from qneko_hw.roles import SafetyLimits, StepPlay
 
 __all__ = ["TekAwg5208"]
 
@@ -209,13 +209,26 @@ class TekAwg5208(QcodesAdapter):
         self.call(f'MMEM:OPEN "{name}.wfmx"', lambda: self.driver.loadWFMXFile(f"{name}.wfmx"))
         self.check_errors(command)
 
-    def set_sequence(self, sequence: Sequence[Mapping[int, str]]) -> None:
+    def set_sequence(self, sequence: Sequence[Mapping[int, StepPlay]]) -> None:
         """Set the sequence: per step, channel (1-based) -> waveform name.
 
         Raises:
-            InstrumentError: an unknown waveform or channel, or the instrument refused it.
+            InstrumentError: an unknown waveform or channel, entries instead of one waveform
+                (this adapter plays one waveform per step and channel), or the instrument
+                refused it.
         """
-        steps = [dict(step) for step in sequence]
+        steps: list[dict[int, str]] = []
+        for k, step in enumerate(sequence, start=1):
+            names: dict[int, str] = {}
+            for ch, play in step.items():
+                if not isinstance(play, str):
+                    raise InstrumentError(
+                        f"{self.name}: step {k} channel {ch} asks for repeated entries; this"
+                        " adapter plays one waveform per step and channel",
+                        instrument=self.name,
+                    )
+                names[ch] = play
+            steps.append(names)
         for k, step in enumerate(steps, start=1):
             for ch, name in step.items():
                 self._channel(ch)

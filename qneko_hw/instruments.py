@@ -45,7 +45,9 @@ class AwgTraits:
 
     Attributes: sample_rate_hz (Sa/s), channels, granularity_samples (waveform length must be
     a multiple), min_length_samples, memory_samples (per waveform), max_sequence_steps,
-    max_amplitude_v (peak volts per channel).
+    max_amplitude_v (peak volts per channel), repeats (a sequence step plays a list of
+    entries, each a waveform repeated a number of times, so an idle costs one short block
+    of memory instead of a sample per nanosecond).
     """
 
     sample_rate_hz: float
@@ -55,6 +57,7 @@ class AwgTraits:
     memory_samples: int
     max_sequence_steps: int
     max_amplitude_v: float
+    repeats: bool = False
 
 
 @dataclass(frozen=True)
@@ -148,6 +151,7 @@ MODELS: Mapping[str, InstrumentModelSpec] = MappingProxyType(
                     memory_samples=16 * 1024 * 1024,
                     max_sequence_steps=65536,
                     max_amplitude_v=1.5,
+                    repeats=True,
                 ),
                 description="QNeko AWG4 sequencing AWG, 4 channels at 1 GS/s (our QCoDeS driver)",
             ),

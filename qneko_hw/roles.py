@@ -26,7 +26,12 @@ __all__ = [
     "Digitizer",
     "LOSource",
     "SafetyLimits",
+    "StepPlay",
 ]
+
+StepPlay = str | Sequence[tuple[str, int]]
+"""What one channel plays in one sequence step: a waveform name, or (for a sequencer that
+repeats entries) a list of (waveform name, times in a row)."""
 
 
 @dataclass(frozen=True)
@@ -83,8 +88,9 @@ class AWG(Protocol):
     def upload_waveforms(self, waveforms: Mapping[str, NDArray[np.floating]]) -> None:
         """Replace the waveform list by ``waveforms`` (name -> samples in [-1, 1])."""
 
-    def set_sequence(self, sequence: Sequence[Mapping[int, str]]) -> None:
-        """Set the sequence: per step, channel (1-based) -> waveform name."""
+    def set_sequence(self, sequence: Sequence[Mapping[int, StepPlay]]) -> None:
+        """Set the sequence: per step, channel (1-based) -> waveform name, or entries for
+        an AWG whose traits say ``repeats``."""
 
     def set_channel(
         self, ch: int, amplitude_v: float, offset_v: float = 0.0, output: bool = True

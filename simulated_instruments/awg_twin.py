@@ -1,9 +1,10 @@
 """Simulated arbitrary waveform generator "QNeko,AWG4".
 
 Waveform list (float32 samples in [-1, 1], 16 Mi samples of memory in total), a sequence of
-steps (per step: channel -> waveform name), per-channel amplitude, offset and output, and
-run control with shots per trigger. ``*TRG`` while running calls :attr:`AwgTwin.on_trigger`,
-which the simulated lab sets; the twin itself knows no physics.
+steps (per step: channel -> entries, each a waveform played a number of times), per-channel
+amplitude, offset and output, and run control with shots per trigger. ``*TRG`` while
+running calls :attr:`AwgTwin.on_trigger`, which the simulated lab sets; the twin itself
+knows no physics.
 
 Commands (short/long forms, case-insensitive; ``<ch>`` and ``<k>`` are 1-based):
 
@@ -12,7 +13,10 @@ Commands (short/long forms, case-insensitive; ``<ch>`` and ``<k>`` are 1-based):
 - ``WLISt:WAVeform:DELete "name"|ALL``, ``WLISt:SIZE?``, ``WLISt:WAVeform:LENGth? "name"``,
   ``WLISt:NAME? <i>`` (``i`` is 0-based, in upload order)
 - ``SEQuence:LENGth <n>`` / ``?`` (0..65536, resets the steps),
-  ``SEQuence:STEP<k>:WAVeform<ch> "name"`` / ``?`` (``""`` clears)
+  ``SEQuence:STEP<k>:WAVeform<ch> "entries"`` / ``?`` (``""`` clears): the entries the
+  channel plays in the step, one after another, ``name`` or ``name*<count>`` separated by
+  commas (``"x90,idle*4000,ro"``), so a long idle is one short block repeated, not memory
+  (at most 4096 entries per channel and step, counts 1..2^31−1)
 - ``SOURce<ch>:VOLTage <V>`` / ``?`` (peak amplitude 0..1.5),
   ``SOURce<ch>:VOLTage:OFFSet <V>`` / ``?`` (-0.5..0.5), ``OUTPut<ch> ON|OFF`` / ``?``
 - ``AWGControl:RUN``, ``AWGControl:STOP``, ``AWGControl:RSTate?`` (0 stopped, 1 running),
@@ -43,6 +47,11 @@ MAX_SAMPLE_RATE_HZ = 2.5e9
 MAX_AMPLITUDE_V = 1.5
 MAX_OFFSET_V = 0.5
 MAX_SHOTS = 10_000_000
+MAX_ENTRIES = 4096
+MAX_REPEATS = 2**31 - 1
+
+Entries = tuple[tuple[str, int], ...]
+"""What one channel plays in one step: (waveform name, times in a row), in order."""
 
 TriggerHook = Callable[["AwgTwin"], None]
 
@@ -61,14 +70,14 @@ class AwgState:
     """All settings of the AWG.
 
     Attributes: sample_rate_hz (Sa/s), waveforms (name -> float32 samples, read-only arrays,
-    in upload order), sequence (per step: channel -> waveform name), channels (index 0 is
+    in upload order), sequence (per step: channel -> entries), channels (index 0 is
     channel 1), running, shots (sequence repetitions per trigger), repetition_time_s (s).
     """
 
     channels: list[AwgChannelState]
     sample_rate_hz: float = 1e9
     waveforms: dict[str, NDArray[np.float32]] = field(default_factory=dict)
-    sequence: list[dict[int, str]] = field(default_factory=list)
+    sequence: list[dict[int, Entries]] = field(default_factory=list)
     running: bool = False
     shots: int = 1
     repetition_time_s: float = 100e-6
@@ -123,9 +132,12 @@ class AwgTwin(ScpiInstrument):
 
     @property
     def sequence(self) -> list[dict[int, str]]:
-        """Sequence steps (index 0 = step 1): channel (1-based) -> waveform name (copies)."""
+        """Sequence steps (index 0 = step 1): channel (1-based) -> its entries as written
+        (``"name"``, ``"a,b*3"``)."""
         with self.lock:
-            return [dict(step) for step in self.state.sequence]
+            return [
+                {ch: _format_entries(e) for ch, e in step.items()} for step in self.state.sequence
+            ]
 
     @property
     def running(self) -> bool:
@@ -160,28 +172,45 @@ class AwgTwin(ScpiInstrument):
         with self.lock:
             if not 0 <= step < len(self.state.sequence):
                 return 0
-            names = self.state.sequence[step].values()
-            return max((len(self.state.waveforms[n]) for n in names), default=0)
+            entries = self.state.sequence[step].values()
+            return max((self._entries_length(e) for e in entries), default=0)
 
-    def step_samples(self, step: int, ch: int) -> NDArray[np.float64]:
-        """Output voltage of channel ``ch`` (1-based) during step ``step`` (0-based) (V).
+    def _entries_length(self, entries: Entries) -> int:
+        return sum(len(self.state.waveforms[name]) * count for name, count in entries)
+
+    def step_pieces(self, step: int, ch: int) -> list[tuple[NDArray[np.float64], int]]:
+        """Output voltage of channel ``ch`` (1-based) during step ``step`` (0-based) (V), as
+        the sequencer plays it: (block, times in a row) per entry, a repeated entry kept
+        as one block (see :mod:`~qneko_hw.simulated_instruments.physics.pieces`).
 
         ``samples x amplitude + offset`` if the output is on, else zeros. A channel with
-        no waveform at the step plays its offset (zeros if off) for the step's length; a
-        waveform shorter than the step is padded with zeros (before scaling). A step past
+        no entries at the step plays its offset (zeros if off) for the step's length;
+        entries shorter than the step are followed by zeros (before scaling). A step past
         the end of the sequence (e.g. an AWG that was never programmed) has length 0.
         """
         with self.lock:
             length = self.step_length_samples(step)
             channel = self.state.channels[self._channel_index(ch)]
+            if not length:
+                return []
             if not channel.output:
-                return np.zeros(length)
-            samples = np.zeros(length)
-            name = self.state.sequence[step].get(ch) if length else None
-            if name is not None:
+                return [(np.zeros(1), length)]
+            amp, off = channel.amplitude_v, channel.offset_v
+            out: list[tuple[NDArray[np.float64], int]] = []
+            played = 0
+            for name, count in self.state.sequence[step].get(ch, ()):
                 wave = self.state.waveforms[name]
-                samples[: len(wave)] = wave
-            return samples * channel.amplitude_v + channel.offset_v
+                out.append((wave.astype(np.float64) * amp + off, count))
+                played += len(wave) * count
+            if played < length:
+                out.append((np.full(1, off), length - played))
+            return out
+
+    def step_samples(self, step: int, ch: int) -> NDArray[np.float64]:
+        """Output voltage of channel ``ch`` (1-based) during step ``step`` (0-based) (V),
+        sample by sample (:meth:`step_pieces` expanded)."""
+        parts = [np.tile(block, count) for block, count in self.step_pieces(step, ch)]
+        return np.concatenate(parts) if parts else np.zeros(0)
 
     def reset(self) -> None:
         """``*RST``: default settings, no waveforms, empty sequence, stopped."""
@@ -238,7 +267,7 @@ class AwgTwin(ScpiInstrument):
         for name in names:
             del self.state.waveforms[name]
         for step in self.state.sequence:
-            for ch in [c for c, n in step.items() if n in names]:
+            for ch in [c for c, e in step.items() if any(n in names for n, _ in e)]:
                 del step[ch]
 
     def _get_wave_length(self, command: ScpiCommand) -> str:
@@ -261,7 +290,7 @@ class AwgTwin(ScpiInstrument):
     def _get_seq_len(self, command: ScpiCommand) -> str:
         return str(len(self.state.sequence))
 
-    def _step(self, command: ScpiCommand) -> tuple[dict[int, str], int]:
+    def _step(self, command: ScpiCommand) -> tuple[dict[int, Entries], int]:
         if not self.state.sequence:
             raise ScpiError.conflict("the sequence is empty (SEQ:LENG)")
         step = command.suffix(0, 1, len(self.state.sequence))
@@ -271,15 +300,37 @@ class AwgTwin(ScpiInstrument):
     def _set_step(self, command: ScpiCommand) -> None:
         command.expect_args(1)
         step, ch = self._step(command)
-        name = command.string_arg(0)
-        if not name:
+        text = command.string_arg(0)
+        if not text:
             step.pop(ch, None)
             return
-        step[ch] = self._known_name(command, 0)
+        step[ch] = self._parse_entries(text)
+
+    def _parse_entries(self, text: str) -> Entries:
+        items = text.split(",")
+        if len(items) > MAX_ENTRIES:
+            raise ScpiError(-223, "Too much data", f"{len(items)} entries > {MAX_ENTRIES}")
+        out: list[tuple[str, int]] = []
+        for item in items:
+            name, star, count_text = item.partition("*")
+            count = 1
+            if star:
+                try:
+                    count = int(count_text)
+                except ValueError:
+                    raise ScpiError(
+                        -224, "Illegal parameter value", f"entry {item!r}: count not an integer"
+                    ) from None
+                if not 1 <= count <= MAX_REPEATS:
+                    raise ScpiError.out_of_range(f"entry {item!r}: count not in 1..{MAX_REPEATS}")
+            if name not in self.state.waveforms:
+                raise ScpiError(-224, "Illegal parameter value", f"no waveform {name!r}")
+            out.append((name, count))
+        return tuple(out)
 
     def _get_step(self, command: ScpiCommand) -> str:
         step, ch = self._step(command)
-        return f'"{step.get(ch, "")}"'
+        return f'"{_format_entries(step.get(ch, ()))}"'
 
     def _set_amp(self, command: ScpiCommand) -> None:
         command.expect_args(1)
@@ -339,3 +390,7 @@ class AwgTwin(ScpiInstrument):
         except Exception as exc:
             logger.exception("%s: trigger hook failed", self.name)
             raise ScpiError.execution(f"trigger hook: {exc}") from exc
+
+
+def _format_entries(entries: Entries) -> str:
+    return ",".join(name if count == 1 else f"{name}*{count}" for name, count in entries)

@@ -1,6 +1,8 @@
 """The simulated lab: twins of every instrument of a station, wired to a transmon chip.
 
-Signal chain per line (drive or readout), per AWG sample (piecewise constant, dt = 1/rate):
+Signal chain per line (drive or readout), per AWG sample (piecewise constant, dt = 1/rate),
+kept as the sequencer's entries (:mod:`~qneko_hw.simulated_instruments.physics.pieces`:
+an idle of any length is one value, evolved in closed form):
 
     z(t) = [ (I + o_I) + i·(1 + g)·e^{iφ}·(Q + o_Q) ] · 10^(−att/20) · [LO on]
 
@@ -40,8 +42,8 @@ from qneko_hw import instruments
 from qneko_hw.config.chip import Chip
 from qneko_hw.config.station import DriveLine, MixerConfig, ReadoutLine, Station
 from qneko_hw.errors import ConfigError
+from qneko_hw.simulated_instruments.physics import pieces, transmon
 from qneko_hw.simulated_instruments.physics import readout as ro_physics
-from qneko_hw.simulated_instruments.physics import transmon
 from qneko_hw.simulated_instruments.scpi.server import ScpiServer
 
 if TYPE_CHECKING:
@@ -224,21 +226,26 @@ class SimulatedLab:
     # -- signal chain ----------------------------------------------------------------------
     def _line_envelope(
         self, line: DriveLine | ReadoutLine, step: int
-    ) -> tuple[NDArray[np.complex128], float, float]:
-        """(envelope at chip (V), LO frequency (Hz), dt (s)) of a line at a sequence step."""
+    ) -> tuple[list[pieces.Piece], float, float]:
+        """(envelope at chip (V) as the sequencer's pieces, LO frequency (Hz), dt (s)) of a
+        line at a sequence step."""
         awg: AwgTwin | Awg5208Twin = self.twins[line.awg]
         lo: LoTwin | Sgs100aTwin = self.twins[line.lo]
         if awg.running:
-            i_v = np.asarray(awg.step_samples(step, line.channel_i), dtype=np.float64)
-            q_v = np.asarray(awg.step_samples(step, line.channel_q), dtype=np.float64)
+            i_v = awg.step_pieces(step, line.channel_i)
+            q_v = awg.step_pieces(step, line.channel_q)
         else:  # a stopped AWG plays nothing, whatever program it still holds
-            i_v = q_v = np.zeros(0, dtype=np.float64)
-        n = max(i_v.size, q_v.size)
-        i_v = np.pad(i_v, (0, n - i_v.size))
-        q_v = np.pad(q_v, (0, n - q_v.size))
-        z = mix(i_v, q_v, line.mixer, line.attenuation_db)
+            i_v = q_v = []
+        mixer, att = line.mixer, line.attenuation_db
+        z = pieces.combine(
+            i_v,
+            q_v,
+            lambda i, q: mix(
+                np.asarray(i, dtype=np.float64), np.asarray(q, dtype=np.float64), mixer, att
+            ),
+        )
         if not lo.output:
-            z = np.zeros_like(z)
+            z = [(np.zeros(1, dtype=np.complex128), pieces.length(z))] if z else []
         return z, float(lo.frequency_hz), 1.0 / float(awg.sample_rate_hz)
 
     def _on_trigger(self, awg: AwgTwin | Awg5208Twin) -> None:
@@ -261,10 +268,7 @@ class SimulatedLab:
             if self.chip.resonators[spec.resonator].feedline == feed
         ]
         ro_env = [self._line_envelope(line, k) for k in range(steps)]
-        ro_start = [
-            int(np.flatnonzero(np.abs(z) > 0)[0]) if np.any(np.abs(z) > 0) else z.size
-            for z, _, _ in ro_env
-        ]
+        ro_start = [pieces.first_nonzero(z) for z, _, _ in ro_env]
         # qubit level at the start of the readout, per qubit, step and shot
         levels: dict[str, NDArray[np.int64]] = {}
         pops = self._populations(qubits, steps, ro_start)
@@ -274,7 +278,7 @@ class SimulatedLab:
         for k in range(steps):
             z_ro, f_lo, dt = ro_env[k]
             r0 = ro_start[k]
-            env = z_ro[r0:]
+            env = np.asarray(pieces.expand(z_ro, r0), dtype=np.complex128)
             active = [
                 d for d, dem in enumerate(cfg.demodulators) if dem.channel == line.digitizer_channel
             ]
@@ -338,22 +342,18 @@ class SimulatedLab:
 
     def _drive_batch(
         self, qubit: str, steps: int, ro_start: list[int]
-    ) -> tuple[NDArray[np.complex128], float, float] | None:
-        """(steps, N) drive envelopes at the chip up to each step's readout, the LO
+    ) -> tuple[list[list[pieces.Piece]], float, float] | None:
+        """Drive envelopes at the chip up to each step's readout (pieces per step), the LO
         frequency (Hz) and dt (s); None when nothing drives the qubit."""
         line = self.station.drive.get(qubit)
         if line is None:
             return None
-        envs = []
+        batch = []
         f_lo, dt = 0.0, 1e-9
         for k in range(steps):
             z, f_lo, dt = self._line_envelope(line, k)
-            envs.append(z[: ro_start[k]])
-        n = max(e.size for e in envs)
-        batch = np.zeros((steps, n), dtype=np.complex128)
-        for k, e in enumerate(envs):
-            batch[k, : e.size] = e
-        if n == 0 or not np.any(batch):
+            batch.append(pieces.truncate(z, ro_start[k]))
+        if all(pieces.is_zero(p) for p in batch):
             return None
         return batch, f_lo, dt
 
@@ -443,10 +443,10 @@ def _thermal_populations(params: transmon.TransmonParams, steps: int) -> NDArray
 
 
 def _driven_populations(
-    params: transmon.TransmonParams, batch: NDArray[np.complex128], f_lo: float, dt: float
+    params: transmon.TransmonParams, batch: list[list[pieces.Piece]], f_lo: float, dt: float
 ) -> NDArray[np.float64]:
     """Populations after a batch of drive envelopes (top level: runs in worker processes)."""
-    return _normalised(transmon.populations(transmon.evolve(params, batch, dt, f_lo)))
+    return _normalised(transmon.populations(pieces.evolve_pieces(params, batch, dt, f_lo)))
 
 
 @contextmanager

@@ -215,6 +215,11 @@ class Awg5208Twin(ScpiInstrument):
                 samples[: len(wave)] = wave
             return samples * self.channel_amplitude_v(ch) + self.channel_offset_v(ch)
 
+    def step_pieces(self, step: int, ch: int) -> list[tuple[NDArray[np.float64], int]]:
+        """:meth:`step_samples` as one piece (a sequence entry here plays one waveform)."""
+        samples = self.step_samples(step, ch)
+        return [(samples, 1)] if samples.size else []
+
     def reset(self) -> None:
         """``*RST``: default settings, stopped, assets cleared (lists and files are kept)."""
         self.settings.reset()

@@ -407,6 +407,7 @@ class Builder:
                     shots=self.shots,
                     repetition_time_s=self.repetition_time_s,
                     readout=awg in readout_awgs,
+                    repeat_entries=traits.repeats,
                 )
             )
         compiled = CompiledExperiment(

@@ -94,6 +94,9 @@ class AwgProgram:
         step_samples: length of each sweep step (samples).
         amplitudes_v: channel → peak output (V) that a rendered sample of 1.0 gives.
         readout: this AWG plays a readout line (it is triggered last).
+        repeat_entries: the AWG's sequencer repeats entries (``repeats`` of
+            :class:`~qneko_hw.instruments.AwgTraits`):
+            render long runs of one value as one short block played many times.
     """
 
     instrument: str
@@ -106,6 +109,7 @@ class AwgProgram:
     shots: int
     repetition_time_s: float
     readout: bool = False
+    repeat_entries: bool = False
 
     @property
     def steps(self) -> int:

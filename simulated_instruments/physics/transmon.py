@@ -101,6 +101,7 @@ __all__ = [
     "default_substeps",
     "dissipator_superoperator",
     "evolve",
+    "evolve_hold",
     "populations",
     "thermal_populations",
     "thermal_state",
@@ -627,3 +628,36 @@ def evolve(
     if pending:
         rho = apply_superoperator(half_t.T, rho)
     return rho
+
+
+def evolve_hold(
+    params: TransmonParams,
+    values: ComplexArray,
+    duration_s: float,
+    frame_frequency_hz: float,
+    *,
+    rho0: ComplexArray | None = None,
+) -> ComplexArray:
+    """Density matrices after holding drive value ``values[b]`` (V at the chip) for
+    ``duration_s``, in closed form: one Liouvillian exponential per distinct value (the
+    free evolution when the drive is zero), whatever the duration.
+
+    Args:
+        values: (B,) complex drive held by each batch member (no IF: a held value).
+        rho0: as for :func:`evolve` (default the thermal state).
+
+    Returns:
+        (B, d, d) complex density matrices (rotating frame).
+    """
+    z = np.asarray(values, dtype=np.complex128).reshape(-1)
+    rho = _initial(params, z.size, rho0)
+    if duration_s < 0 or not math.isfinite(duration_s):
+        raise ValueError(f"duration must be finite and >= 0, got {duration_s!r}")
+    if duration_s == 0 or z.size == 0:
+        return rho
+    energies = _free_energies(params, frame_frequency_hz)
+    l_d = dissipator_superoperator(params)
+    distinct, index = np.unique(z, return_inverse=True)
+    h = _hamiltonians(params, energies, distinct)
+    props = scipy.linalg.expm((_hamiltonian_superoperator(h) + l_d) * duration_s)
+    return apply_superoperator(props[index.reshape(-1)], rho)

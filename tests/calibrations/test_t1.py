@@ -6,11 +6,15 @@ from them), the plan's programs and axes, and the fit on synthetic shots.
 
 from __future__ import annotations
 
+import dataclasses
+from types import MappingProxyType
+
 import numpy as np
 import pytest
 from conftest import Bench
 from numpy.typing import ArrayLike, NDArray
 
+from qneko_hw import instruments
 from qneko_hw.analysis import DENSE_POINTS, Results, r_squared
 from qneko_hw.calibrations.routine import Programs
 from qneko_hw.calibrations.t1 import T1, T1Setup
@@ -104,9 +108,19 @@ def station() -> Station:
 
 
 def test_split_programs_carry_one_delay_per_step_and_the_same_split_for_every_qubit(
-    station: Station,
+    station: Station, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # the AWG4 repeats sequence entries: a delay costs no memory, the sweep is one program
     state = _discriminated(design_state(random_chip(2, 11), station))
+    long = T1(points=17, t1_guess_s=150e-6, max_span_s=800e-6).plan("q0", state, station)
+    assert isinstance(long.measurement, Programs) and len(long.measurement.items) == 1
+    assert long.measurement.items[0].experiment.steps == 17
+    # an AWG that plays one waveform per step: the delays are split to fit its memory
+    spec = instruments.model("qneko_awg4")
+    assert spec.awg is not None
+    dense = dataclasses.replace(spec, awg=dataclasses.replace(spec.awg, repeats=False))
+    table = MappingProxyType({**instruments.MODELS, "qneko_awg4": dense})
+    monkeypatch.setattr(instruments, "MODELS", table)
     # a long span: the delays do not fit one program
     routine = T1(points=17, t1_guess_s=150e-6, max_span_s=800e-6)
     plans = {

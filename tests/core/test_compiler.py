@@ -73,8 +73,12 @@ def test_waveforms_are_deduplicated() -> None:
     awg = next(a for a in c.awgs if a.instrument == STATION.drive["q0"].awg)
     assert len(awg.waveforms) == 2  # one gate shape, one readout shape, for all steps
     waves, seq = render_awg(awg)
-    assert len(waves) == 4  # two distinct rendered steps x (I, Q)
+    # two distinct rendered steps x (I, Q), each a head with the pulse and the idle after
+    # it as one block of zeros repeated, stored once for all
+    assert len(waves) == 5
     assert seq[0] == seq[1] == seq[2] != seq[3]
+    held = {name for step in seq for entries in step.values() for name, n in entries if n > 1}
+    assert len(held) == 1 and not np.any(waves[held.pop()])
 
 
 def test_output_is_deterministic_across_processes() -> None:

@@ -79,3 +79,52 @@ def test_sequencer_entries_and_memory_limits(monkeypatch: pytest.MonkeyPatch) ->
     with pytest.raises(CompilationError, match="waveform memory") as err:
         compile_experiment(EXP, STATION, STATE)
     assert err.value.instrument == STATION.drive["q0"].awg and err.value.limit == 30
+
+
+def _expanded(waves: dict[str, np.ndarray], play: str | tuple[tuple[str, int], ...]) -> np.ndarray:
+    entries = ((play, 1),) if isinstance(play, str) else play
+    return np.concatenate([np.tile(waves[name], n) for name, n in entries])
+
+
+@pytest.mark.parametrize("offsets", [False, True])
+def test_a_long_delay_is_one_block_repeated_and_plays_the_same_samples(offsets: bool) -> None:
+    # a T1-like sweep to 1 ms: on an AWG whose sequencer repeats entries the idle is one
+    # block played many times (of zeros, or of the mixer's DC-offset correction); expanded,
+    # the entries are the rendered samples
+    from qneko_hw.compiler import render_awg
+    from qneko_hw.experiment import Delay, Sweep
+
+    exp = Experiment(
+        name="t1",
+        instructions=(
+            Play(channel="q0.drive", pulse=PULSE),
+            Delay(channel="q0.drive", duration_s=0.0),
+            Measure(qubit="q0", name="m"),
+        ),
+        sweep=Sweep(parameter="duration_s", instruction=1, values=(0.0, 10e-6, 1e-3)),
+    )
+    station = STATION
+    if offsets:
+        imperfect = MixerConfig(
+            gain_imbalance=0.05, phase_error_rad=0.1, offset_i_v=0.01, offset_q_v=-0.02
+        )
+        drive = STATION.drive["q0"]
+        fixed = drive.replace(mixer=imperfect.model_dump(), correction=imperfect.model_dump())
+        station = STATION.model_copy(update={"drive": {"q0": fixed}})
+    compiled = compile_experiment(exp, station, STATE)
+    total = 0
+    for prog in compiled.awgs:
+        assert prog.repeat_entries  # the QNeko AWG4 repeats entries
+        waves, seq = render_awg(prog)
+        total += sum(w.size for w in waves.values())
+        for step in range(prog.steps):
+            dense = render_step(prog, step)
+            for ch, play in seq[step].items():
+                expected = np.clip(dense[ch] / prog.amplitudes_v[ch], -1, 1).astype(np.float32)
+                np.testing.assert_array_equal(_expanded(waves, play), expected)
+        assert any(not isinstance(p, str) and max(n for _, n in p) > 3000 for p in seq[2].values())
+        dense_waves, dense_seq = render_awg(dataclasses.replace(prog, repeat_entries=False))
+        assert all(isinstance(p, str) for step in dense_seq for p in step.values())
+        assert sum(w.size for w in dense_waves.values()) > 1_000_000
+    # the pulses, the readout and a few blocks; sample by sample it is > 2 million
+    assert total < 40_000

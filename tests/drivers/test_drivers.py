@@ -177,6 +177,20 @@ def test_awg_upload_sequence_run_trigger(lab: Lab) -> None:
     assert info.value.reply == '-211,"Trigger ignored"'
 
 
+def test_awg_sequence_entries_through_the_driver(lab: Lab) -> None:
+    awg = QnekoAWG4(name("awg"), lab.awg_server.address)
+    awg.upload_waveforms({"x": np.full(16, 0.5), "idle": np.zeros(256)})
+    awg.set_sequence([{1: (("x", 1), ("idle", 4000), ("x", 1))}, {1: "x"}])
+    assert lab.awg.sequence == [{1: "x,idle*4000,x"}, {1: "x"}]
+    assert lab.awg.step_length_samples(0) == 16 + 256 * 4000 + 16
+    for bad in ([("x", 0)], [("x", 1)] * 4097, []):
+        with pytest.raises(InstrumentError, match="step 1 channel 1"):
+            awg.set_sequence([{1: tuple(bad)}])
+    with pytest.raises(InstrumentError, match="'\\*'"):
+        awg.upload_waveforms({"a*2": np.zeros(4)})
+    assert lab.awg.sequence == [{1: "x,idle*4000,x"}, {1: "x"}]  # nothing was written
+
+
 def test_awg_errors_become_instrument_errors(lab: Lab) -> None:
     awg = QnekoAWG4(name("awg"), lab.awg_server.address)
     awg.upload_waveforms({"a": np.ones(4)})

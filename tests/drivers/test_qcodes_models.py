@@ -248,6 +248,8 @@ def test_awg5208_adapter_safety_limits_before_any_write(awg) -> None:
         adapter.upload_waveforms({"w": np.full(4, 1.5)})
     with pytest.raises(InstrumentError, match="was not"):
         adapter.set_sequence([{1: "nope"}])
+    with pytest.raises(InstrumentError, match="one waveform per step"):
+        adapter.set_sequence([{1: (("w", 1), ("w", 100))}])  # its traits do not repeat
     assert twin.received_count == before
 
 

@@ -230,6 +230,29 @@ def test_awg_sequence_channels_and_step_samples(serve: Any, connect: Any) -> Non
     assert awg.waveforms == {}
 
 
+def test_awg_step_entries_repeat_a_block(serve: Any, connect: Any) -> None:
+    # a step plays its entries one after another; "name*n" plays a block n times
+    awg = AwgTwin()
+    r = connect(serve(awg))
+    r.write_binary_values('WLIS:WAV:DATA "p",', [0.5, -0.5], datatype="f")
+    r.write_binary_values('WLIS:WAV:DATA "z",', [0.0] * 4, datatype="f")
+    r.write('SEQ:LENG 1;SEQ:STEP1:WAV1 "p,z*250000,p";OUTP1 ON;SOUR1:VOLT 1;SOUR1:VOLT:OFFS 0.1')
+    assert r.query("SYST:ERR?") == '0,"No error"'
+    assert r.query("SEQ:STEP1:WAV1?") == '"p,z*250000,p"'
+    assert awg.step_length_samples(0) == 1_000_004
+    pieces = awg.step_pieces(0, 1)
+    assert [(b.size, n) for b, n in pieces] == [(2, 1), (4, 250_000), (2, 1)]
+    np.testing.assert_allclose(pieces[1][0], 0.1)  # the offset plays through the idle
+    samples = awg.step_samples(0, 1)
+    np.testing.assert_allclose(samples[[0, 1, 2, -2, -1]], [0.6, -0.4, 0.1, 0.6, -0.4])
+    np.testing.assert_allclose(awg.step_pieces(0, 2)[0][0], 0.0)  # off: zeros, as long
+    assert awg.step_pieces(0, 2)[0][1] == 1_000_004
+    for bad, code in [('"p*0"', "-222,"), ('"p*x"', "-224,"), ('"p,q"', "-224,")]:
+        r.write(f"SEQ:STEP1:WAV1 {bad}")
+        assert r.query("SYST:ERR?").startswith(code), bad
+    assert awg.sequence == [{1: "p,z*250000,p"}]  # a refused entry list changes nothing
+
+
 def test_awg_trigger_hook(serve: Any, connect: Any) -> None:
     awg = AwgTwin()
     r = connect(serve(awg))
