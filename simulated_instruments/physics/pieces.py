@@ -92,22 +92,32 @@ def expand(
     pieces: Sequence[Piece], start: int = 0, stop: int | None = None, dtype: Any = np.complex128
 ) -> NDArray[np.generic]:
     """Samples ``start:stop`` as one array (zeros past the end)."""
-    total = length(pieces)
-    stop = total if stop is None else stop
+    return _expand(pieces, _bounds(pieces), start, stop, dtype)
+
+
+def _expand(
+    pieces: Sequence[Piece],
+    bounds: NDArray[np.int64],
+    start: int,
+    stop: int | None,
+    dtype: Any = np.complex128,
+) -> NDArray[np.generic]:
+    """:func:`expand` with the pieces' :func:`_bounds` given (no walk from the start)."""
+    stop = int(bounds[-1]) if stop is None else stop
     out: NDArray[np.generic] = np.zeros(max(stop - start, 0), dtype=dtype)
-    pos = 0
-    for block, n in pieces:
-        size = int(block.size) * int(n)
-        lo, hi = max(start, pos), min(stop, pos + size)
+    first = max(int(np.searchsorted(bounds, start, side="right")) - 1, 0)
+    for i in range(first, len(pieces)):
+        pos = int(bounds[i])
+        if pos >= stop:
+            break
+        block, n = pieces[i]
+        lo, hi = max(start, pos), min(stop, int(bounds[i + 1]))
         if lo < hi:
             if block.size == 1:
                 out[lo - start : hi - start] = block[0]
             else:
                 played = block if n == 1 else np.tile(block, n)
                 out[lo - start : hi - start] = played[lo - pos : hi - pos]
-        pos += size
-        if pos >= stop:
-            break
     return out
 
 
@@ -173,7 +183,8 @@ def combine(
         if _is_hold(a[ia]) and _is_hold(b[ib]):
             out.append((np.asarray(fn(a[ia][0], b[ib][0])).reshape(1), hi - lo))
         else:
-            out.append((np.asarray(fn(expand(a, lo, hi, ta), expand(b, lo, hi, tb))), 1))
+            da, db = _expand(a, ba, lo, hi, ta), _expand(b, bb, lo, hi, tb)
+            out.append((np.asarray(fn(da, db)), 1))
     return normalise(out)
 
 
@@ -217,8 +228,8 @@ def evolve_pieces(
     for lo, hi, held in stretches:
         if held is None:
             env = np.zeros((len(steps), hi - lo), dtype=np.complex128)
-            for k, p in enumerate(steps):
-                env[k] = expand(p, lo, hi)
+            for k, (p, bd) in enumerate(zip(steps, bounds, strict=True)):
+                env[k] = _expand(p, bd, lo, hi)
             rho = transmon.evolve(params, env, dt_s, frame_frequency_hz, rho0=rho)
         else:
             rho = transmon.evolve_hold(params, held, (hi - lo) * dt_s, frame_frequency_hz, rho0=rho)

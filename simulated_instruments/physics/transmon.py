@@ -84,6 +84,7 @@ equal magnitudes only (one ``eigh`` per value, to rounding).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -231,8 +232,10 @@ def _hamiltonian_superoperator(h: ComplexArray) -> ComplexArray:
     return np.asarray(out, dtype=np.complex128)
 
 
+@functools.lru_cache(maxsize=256)
 def dissipator_superoperator(params: TransmonParams) -> ComplexArray:
-    """Lindblad dissipator L_D (1/s) as a row-major (d², d²) superoperator."""
+    """Lindblad dissipator L_D (1/s) as a row-major (d², d²) superoperator (read-only:
+    cached per transmon, since every solve of the lab asks for it)."""
     d = params.levels
     eye = np.eye(d)
     ops: list[FloatArray] = []
@@ -248,7 +251,20 @@ def dissipator_superoperator(params: TransmonParams) -> ComplexArray:
     for c in ops:
         cdc = c.T @ c
         out += np.kron(c, c) - 0.5 * np.kron(cdc, eye) - 0.5 * np.kron(eye, cdc.T)
+    out.flags.writeable = False
     return out
+
+
+@functools.lru_cache(maxsize=256)
+def _strang_dissipation(params: TransmonParams, h: float) -> tuple[ComplexArray, ComplexArray]:
+    """The dissipator's propagators over h/2 and h (s), transposed for ``ρ_vec @ P``
+    (read-only, cached: the same for every solve of one transmon at one step)."""
+    l_d = dissipator_superoperator(params)
+    half_t = np.ascontiguousarray(scipy.linalg.expm(l_d * (h / 2)).T)
+    full_t = np.ascontiguousarray(scipy.linalg.expm(l_d * h).T)
+    half_t.flags.writeable = False
+    full_t.flags.writeable = False
+    return half_t, full_t
 
 
 def default_substeps(params: TransmonParams, dt_s: float) -> int:
@@ -580,8 +596,7 @@ def evolve(
     # One batched eigendecomposition for every driven run that goes through Strang steps.
     strang_runs = np.flatnonzero(driven & (lengths < EXACT_RUN_MIN_SAMPLES) & ~in_tone)
     if strang_runs.size:
-        half_t = np.ascontiguousarray(scipy.linalg.expm(l_d * (h / 2)).T)
-        full_t = np.ascontiguousarray(scipy.linalg.expm(l_d * h).T)
+        half_t, full_t = _strang_dissipation(params, h)
     else:  # no Strang step, so no half-step is ever owed
         half_t = full_t = np.eye(d * d, dtype=np.complex128)
     unitaries: dict[int, tuple[ComplexArray, ComplexArray]] = {}

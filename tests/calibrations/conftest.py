@@ -291,12 +291,23 @@ def assert_reanalysis_matches(outcome: RoutineOutcome) -> None:
     assert again.same, (again.results, again.stored)
 
 
-@pytest.fixture(params=CHIPS, ids=[f"seed{c[0]}" for c in CHIPS])
-def bench(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Bench]:
-    """A simulated 2-qubit lab on a device fabricated from a random design."""
-    seed, fab = request.param
+def _bench(chip: tuple[int, int], tmp_path: Path, workers: int | None) -> Iterator[Bench]:
+    seed, fab = chip
     design = random_chip(2, seed)
     truth = nearby_device(design, fab)
     station = default_station({"f0": ["q0", "q1"]}, seed=seed)
-    with SimulatedLab(truth, station) as lab, connect(lab.station) as instruments:
+    lab = SimulatedLab(truth, station, workers=workers)
+    with lab, connect(lab.station) as instruments:
         yield Bench(design, truth, station, lab, instruments, tmp_path)
+
+
+@pytest.fixture(params=CHIPS, ids=[f"seed{c[0]}" for c in CHIPS])
+def bench(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Bench]:
+    """A simulated 2-qubit lab on a device fabricated from a random design."""
+    yield from _bench(request.param, tmp_path, None)
+
+
+@pytest.fixture(params=CHIPS, ids=[f"seed{c[0]}" for c in CHIPS])
+def workers_bench(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Bench]:
+    """:func:`bench` whose lab solves the two qubits in two worker processes."""
+    yield from _bench(request.param, tmp_path, 2)
