@@ -4,6 +4,11 @@ The executor knows roles, not models: any object with the methods of
 :mod:`qneko_hw.roles` (LO source, AWG, digitizer) will do. It configures every
 instrument, arms the digitizers, starts the AWGs, triggers drive AWGs before readout AWGs,
 and fetches the shots.
+
+Whatever ends an execution early (an instrument's error, a refused safety limit, Ctrl-C),
+the instruments of the program are left safe before the error goes on: every AWG stopped
+with its channels' outputs off, every LO's RF output off (:func:`safe_state`). DC sources
+keep their voltage: a flux bias stepped to zero is not safer than one left where it is.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from qneko_hw.compiler.render import render_awg
 from qneko_hw.errors import CalibrationError, InstrumentError
 from qneko_hw.roles import AWG, DCSource, Digitizer, LOSource
 
-__all__ = ["ExecutionResult", "execute"]
+__all__ = ["ExecutionResult", "execute", "safe_state"]
 
 log = logging.getLogger(__name__)
 
@@ -71,12 +76,58 @@ def _get(instruments: Mapping[str, Any], name: str) -> Any:
         ) from None
 
 
+def safe_state(compiled: CompiledExperiment, instruments: Mapping[str, Any]) -> list[str]:
+    """Stop every AWG of ``compiled`` and switch its channels' outputs off; switch every
+    LO's RF output off. Each step is tried whatever the others do (an instrument that
+    cannot be reached must not keep the others playing); returns what failed, logged."""
+    failed: list[str] = []
+
+    def attempt(what: str, action: Callable[[], object]) -> None:
+        try:
+            action()
+        except Exception as exc:  # keep going: the other instruments must be made safe
+            log.error("safe state: %s failed: %s", what, exc)
+            failed.append(f"{what}: {exc}")
+
+    for awg_prog in compiled.awgs:
+        awg = instruments.get(awg_prog.instrument)
+        if awg is None:
+            continue
+        attempt(f"{awg_prog.instrument} stop", awg.stop)
+        for ch in awg_prog.amplitudes_v:
+            attempt(
+                f"{awg_prog.instrument} channel {ch} off",
+                lambda awg=awg, ch=ch: awg.set_channel(ch, 0.0, 0.0, False),
+            )
+    for lo_prog in compiled.los:
+        lo = instruments.get(lo_prog.instrument)
+        if lo is not None:
+            attempt(f"{lo_prog.instrument} RF off", lambda lo=lo: lo.set_output(False))
+    return failed
+
+
 def execute(
     compiled: CompiledExperiment,
     instruments: Mapping[str, Any],
     progress: Callable[[str], None] | None = None,
 ) -> ExecutionResult:
-    """Upload, arm, run and fetch ``compiled`` on ``instruments`` (name → role object)."""
+    """Upload, arm, run and fetch ``compiled`` on ``instruments`` (name → role object).
+
+    On any error or interrupt the program's instruments are left in :func:`safe_state`
+    and the error is raised again.
+    """
+    try:
+        return _execute(compiled, instruments, progress)
+    except BaseException:
+        safe_state(compiled, instruments)
+        raise
+
+
+def _execute(
+    compiled: CompiledExperiment,
+    instruments: Mapping[str, Any],
+    progress: Callable[[str], None] | None,
+) -> ExecutionResult:
     t0 = time.perf_counter()
     say = progress or (lambda _msg: None)
     for dc_prog in compiled.dcs:
