@@ -13,6 +13,7 @@ keep their voltage: a flux bias stepped to zero is not safer than one left where
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -97,12 +98,12 @@ def safe_state(compiled: CompiledExperiment, instruments: Mapping[str, Any]) -> 
         for ch in awg_prog.amplitudes_v:
             attempt(
                 f"{awg_prog.instrument} channel {ch} off",
-                lambda awg=awg, ch=ch: awg.set_channel(ch, 0.0, 0.0, False),
+                functools.partial(awg.set_channel, ch, 0.0, 0.0, False),
             )
     for lo_prog in compiled.los:
         lo = instruments.get(lo_prog.instrument)
         if lo is not None:
-            attempt(f"{lo_prog.instrument} RF off", lambda lo=lo: lo.set_output(False))
+            attempt(f"{lo_prog.instrument} RF off", functools.partial(lo.set_output, False))
     return failed
 
 
