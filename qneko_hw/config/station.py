@@ -119,7 +119,11 @@ def _merge_qcodes_station(data: dict[str, Any], station_path: Path) -> dict[str,
 
 
 class Limits(Frozen):
-    """Safety limits of one instrument; ``None`` means no limit.
+    """Safety limits of one instrument; ``None`` (``null`` in YAML) means no limit.
+
+    A limit is a finite number: ``.nan`` would compare false with every value and switch
+    the check off, and ``.inf`` would mean "no limit" without saying so; both are refused
+    when the station loads.
 
     Attributes:
         max_amplitude_v: peak output voltage of an AWG channel (V).
@@ -128,10 +132,10 @@ class Limits(Frozen):
         max_ramp_rate_v_per_s: ramp rate of a DC source (V/s).
     """
 
-    max_amplitude_v: Annotated[float, Field(gt=0)] | None = None
-    max_power_dbm: float | None = None
-    max_voltage_v: Annotated[float, Field(gt=0)] | None = None
-    max_ramp_rate_v_per_s: Annotated[float, Field(gt=0)] | None = None
+    max_amplitude_v: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    max_power_dbm: Annotated[float, Field(allow_inf_nan=False)] | None = None
+    max_voltage_v: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    max_ramp_rate_v_per_s: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
 
 
 class InstrumentConfig(Frozen):

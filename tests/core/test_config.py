@@ -94,6 +94,34 @@ def test_missing_file_is_config_error(tmp_path: Path) -> None:
         Station.load(tmp_path / "nope.yaml")
 
 
+@pytest.mark.parametrize("bad", [".nan", ".inf", "-.inf"])
+@pytest.mark.parametrize(
+    "field", ["max_power_dbm", "max_amplitude_v", "max_voltage_v", "max_ramp_rate_v_per_s"]
+)
+def test_a_safety_limit_that_is_not_a_finite_number_is_refused(
+    tmp_path: Path, field: str, bad: str
+) -> None:
+    # NaN compares false with every value (the check would switch off), inf says "no
+    # limit" without saying so: both are refused at load, naming the file and the field
+    good = default_station({"f0": ["q0"]})
+    data = good.model_dump(mode="json")
+    lo = good.drive["q0"].lo
+    data["instruments"][lo]["limits"][field] = 123.25
+    text = yaml.safe_dump(data).replace(f"{field}: 123.25", f"{field}: {bad}")
+    assert f"{field}: {bad}" in text
+    with pytest.raises(ConfigError) as err:
+        Station.load(write(tmp_path, "s.yaml", text))
+    assert "s.yaml" in str(err.value) and field in str(err.value)
+    assert err.value.field == f"instruments.{lo}.limits.{field}"
+    data["instruments"][lo]["limits"][field] = None  # null: no limit, said so
+    assert (
+        Station.load(write(tmp_path, "ok.yaml", yaml.safe_dump(data)))
+        .instruments[lo]
+        .limits.model_dump()[field]
+        is None
+    )
+
+
 def test_station_wiring_checked(tmp_path: Path) -> None:
     good = default_station({"f0": ["q0", "q1"]})
     text = yaml.safe_dump(good.model_dump(mode="json"))
