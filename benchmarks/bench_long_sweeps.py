@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
-import platform
 import statistics
 import sys
 import time
@@ -35,7 +33,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench_tuneup import replace_section  # noqa: E402
+from bench_tuneup import machine_line, replace_section  # noqa: E402
 
 from qneko_hw.cli.session import FABRICATION_SEED, builtin_chip, builtin_station  # noqa: E402
 from qneko_hw.compiler import compile_experiment, render_awg  # noqa: E402
@@ -132,15 +130,11 @@ def main() -> None:
     args = parser.parse_args()
     res = measure(args.span, args.repeat)
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    machine = (
-        f"{platform.platform()}, {os.cpu_count()} CPUs (load average at the end "
-        f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}); Python {platform.python_version()}."
-    )
     e, s, p = res["entries"], res["samples"], res["pulse"]
     lines = [
         f"## bench_long_sweeps ({stamp})",
         "",
-        f"Machine: {machine}",
+        machine_line(),
         "",
         f"T1 sweep of q0 on the built-in simulated lab, {POINTS} delays to "
         f"{args.span * 1e6:g} µs, {SHOTS} shots, compiled and run end to end (render, SCPI "

@@ -16,8 +16,6 @@ The nightly wall time is compared with the full tune-up's in the same run (targe
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -28,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
-from bench_tuneup import replace_section
+from bench_tuneup import machine_line, replace_section
 
 HERE = Path(__file__).resolve().parent
 QNEKO = str(Path(sys.executable).parent / "qneko")
@@ -117,13 +115,11 @@ def main() -> None:
     ratio = med / full
     caught = [f"{q} {opt} {val}: {'found' if want in found else 'MISSED'}"
               for q, opt, val, want in DRIFTS]  # fmt: skip
-    load = os.getloadavg()
     false_commits = sorted({c for _, cs in nights for c in cs})
     lines = [
         f"## bench_nightly ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)",
         "",
-        f"Machine: {platform.platform()}, {os.cpu_count()} CPUs (load average at the end "
-        f"{load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f}); Python {platform.python_version()}.",
+        machine_line(),
         "",
         "Built-in 4-qubit lab (the device fabricated from the built-in design with seed 1), "
         "tuned up from design values by `qneko calibrate`, then `qneko calibrate --nightly` "

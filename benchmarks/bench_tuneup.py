@@ -41,6 +41,15 @@ def run(qubits: str | None, *extra: str) -> tuple[float, int]:
     return elapsed, proc.returncode
 
 
+def machine_line() -> str:
+    """The ``Machine: ...`` line of a RESULTS section: platform, CPUs, load now, Python."""
+    load = os.getloadavg()
+    return (
+        f"Machine: {platform.platform()}, {os.cpu_count()} CPUs (load average at the end "
+        f"{load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f}); Python {platform.python_version()}."
+    )
+
+
 def replace_section(path: Path, title: str, text: str) -> None:
     """Replace the section starting with ``## <title>`` (up to the next ``## ``), or append."""
     old = path.read_text(encoding="utf-8") if path.exists() else ""
@@ -72,12 +81,10 @@ def main() -> None:
     med = {k: statistics.median(v) for k, v in times.items()}
     ok = {k: all(c == 0 for c in v) for k, v in codes.items()}
     ratio = med["four"] / med["one"]
-    load = os.getloadavg()
     lines = [
         f"## bench_tuneup ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)",
         "",
-        f"Machine: {platform.platform()}, {os.cpu_count()} CPUs (load average at the end "
-        f"{load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f}); Python {platform.python_version()}.",
+        machine_line(),
         "",
         "`qneko calibrate` on the built-in simulated 4-qubit lab (one feedline; the lab runs "
         "the device fabricated from the built-in design, the routines start from the design "

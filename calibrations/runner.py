@@ -468,9 +468,9 @@ def _memory_bound(awg: AwgProgram) -> int:
     if not awg.repeat_entries:
         return dense
     bound = 0
+    sizes = np.array([w.size for w in awg.waveforms], dtype=np.int64)
     for line in awg.lines:
         channels = 1 if line.channel_q is None else 2
-        sizes = np.array([w.size for w in awg.waveforms], dtype=np.int64)
         covered = int(sizes[line.entries["waveform"]].sum()) if line.entries.size else 0
         gaps = (int(line.entries.size) + awg.steps) * (HOLD_MIN_SAMPLES + HOLD_BLOCK_SAMPLES)
         bound += channels * (covered + gaps)

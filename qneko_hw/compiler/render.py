@@ -49,6 +49,7 @@ class _Templates:
         self.program = program
         self.dt = 1.0 / program.sample_rate_hz
         self.cache: dict[tuple[int, float], NDArray[np.complex128]] = {}
+        self.sizes = np.array([w.size for w in program.waveforms], dtype=np.int64)
 
     def get(self, wf: int, f: float) -> NDArray[np.complex128]:
         key = (wf, f)
@@ -86,7 +87,7 @@ def render_line(
     z = np.zeros(hi - lo, dtype=np.complex128)
     entries = _step_slice(line.entries, step)
     if window is not None and entries.size:
-        ends = entries["start"] + np.array([w.size for w in program.waveforms])[entries["waveform"]]
+        ends = entries["start"] + tpl.sizes[entries["waveform"]]
         entries = entries[(entries["start"] < hi) & (ends > lo)]
     if entries.size == 0:
         return z
